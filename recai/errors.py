@@ -1,0 +1,17 @@
+"""Exceptions raised by recai. Each message names the offending file, key or value."""
+
+
+class RecaiError(Exception):
+    """Base class for recai's own errors."""
+
+
+class CheckpointError(RecaiError, ValueError):
+    """A model checkpoint is unreadable, truncated, corrupt or inconsistent with its config."""
+
+
+class TokenizerError(RecaiError, ValueError):
+    """A tokenizer file is missing, unreadable, or inconsistent with the model."""
+
+
+class FetchError(RecaiError, RuntimeError):
+    """A model could not be obtained or failed its checksum."""

@@ -1,0 +1,28 @@
+from pathlib import Path
+
+from setuptools import find_packages, setup
+
+# Runtime dependencies are exactly these six; everything else is an extra.
+# torch is left as a floor so an already-installed build (CPU or CUDA) is kept.
+RUNTIME = ["torch>=2.2", "numpy", "tokenizers>=0.15", "safetensors", "sentencepiece", "requests"]
+
+TEST = [
+    "pytest",
+    "transformers>=4.45",  # parity reference for the decoder, its tokenizer and GGUF dequantisation
+    "gguf>=0.10",  # reference GGUF reader/writer (transformers needs it for GGUF files too)
+    "accelerate",  # transformers' GGUF loading path wants it
+]
+
+setup(
+    name="recai",
+    version="0.1.0",
+    description="Recommender systems powered by language models, in one lean PyTorch library",
+    long_description=Path(__file__).with_name("README.md").read_text(encoding="utf-8"),
+    long_description_content_type="text/markdown",
+    python_requires=">=3.10",
+    packages=find_packages(include=["recai", "recai.*", "kernels", "kernels.*"]),
+    include_package_data=True,
+    install_requires=RUNTIME,
+    extras_require={"test": TEST, "triton": ["triton"], "bench": TEST},
+    entry_points={"console_scripts": ["recai=recai.cli:main"]},
+)
