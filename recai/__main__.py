@@ -1,0 +1,5 @@
+import sys
+
+from recai.cli import main
+
+sys.exit(main())

@@ -1,0 +1,129 @@
+"""The `recai` command. Each subcommand is a small function; heavy imports happen inside them."""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from recai.errors import RecaiError
+
+DTYPES = ("float32", "bfloat16", "float16")
+
+
+def _add_generate(sub) -> None:
+    p = sub.add_parser(
+        "generate", help="generate text with a local Llama-family model",
+        description="Generate a continuation (--prompt) or a chat reply (--chat) and print only the generated "
+                    "text to stdout. Greedy when --temperature is 0 (the default).",
+        epilog="examples:\n  recai generate --model smollm2-135m-instruct --chat 'Suggest a movie for tonight'\n"
+               "  recai generate --model path/to/stories260K.bin --prompt 'Once upon a time'",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--model", required=True,
+                   help="HF directory, .gguf file, llama2.c .bin, registered name (see `recai fetch --list`) "
+                        "or hf:ORG/NAME")
+    p.add_argument("--tokenizer", help="tokenizer file or directory (default: found beside or inside the model)")
+    what = p.add_mutually_exclusive_group(required=True)
+    what.add_argument("--prompt", help="raw text to continue (BOS is added if the tokenizer asks for it)")
+    what.add_argument("--chat", help="a user message, wrapped in the model's chat template")
+    p.add_argument("--system", help="system message for --chat")
+    p.add_argument("--max-new-tokens", type=int, default=256, help="upper bound on generated tokens (default 256)")
+    p.add_argument("--temperature", type=float, default=0.0, help="0 = greedy (default); >0 samples")
+    p.add_argument("--top-p", type=float, default=1.0, help="nucleus sampling mass (default 1 = off)")
+    p.add_argument("--top-k", type=int, default=0, help="sample among the k most likely tokens (default 0 = off)")
+    p.add_argument("--repetition-penalty", type=float, default=1.0, help="CTRL-style penalty (default 1 = off)")
+    p.add_argument("--stop", action="append", default=[], help="stop string (repeatable)")
+    p.add_argument("--seed", type=int, default=None, help="random seed for sampling")
+    p.add_argument("--dtype", choices=DTYPES, default="float32", help="compute dtype (default float32)")
+    p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
+    p.set_defaults(func=cmd_generate)
+
+
+def _add_fetch(sub) -> None:
+    p = sub.add_parser(
+        "fetch", help="download a registered model into the cache",
+        description="Obtain a registered model (or hf:ORG/NAME) once into $RECAI_HOME (default ~/.cache/recai), "
+                    "verify its sha256 and print its path.")
+    p.add_argument("name", nargs="?", help="registered name or hf:ORG/NAME[@REVISION]")
+    p.add_argument("--list", action="store_true", help="list registered names")
+    p.set_defaults(func=cmd_fetch)
+
+
+def find_tokenizer(model_path: Path) -> Path:
+    """Where a model's tokenizer lives when --tokenizer is not given."""
+    if model_path.is_dir() or model_path.suffix == ".gguf":
+        return model_path
+    for pattern in ("tokenizer.model", "tok*.model", "tokenizer.json"):
+        found = sorted(model_path.parent.glob(pattern))
+        if found:
+            return found[0]
+    raise RecaiError(f"no tokenizer found beside {model_path} (looked for tokenizer.model, tok*.model, "
+                     f"tokenizer.json); pass --tokenizer PATH")
+
+
+def cmd_generate(args) -> int:
+    import torch
+
+    from recai.generation import GenerationConfig, stream
+    from recai.hub import resolve
+    from recai.nn.llama import Llama
+    from recai.text import Tokenizer
+
+    if args.model.startswith("openai:"):
+        raise RecaiError("openai: models are served remotely; `recai generate` runs local models only")
+    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    model_path = resolve(args.model)
+    tokenizer = Tokenizer.from_pretrained(Path(args.tokenizer) if args.tokenizer else find_tokenizer(model_path))
+    model = Llama.from_pretrained(model_path, dtype=getattr(torch, args.dtype), device=device)
+    if args.chat is not None:
+        messages = ([{"role": "system", "content": args.system}] if args.system else [])
+        messages.append({"role": "user", "content": args.chat})
+        # The template already carries BOS where the model wants one.
+        ids = tokenizer.encode(tokenizer.apply_chat(messages), add_bos=False)
+    else:
+        ids = tokenizer.encode(args.prompt)
+    if not ids:
+        raise RecaiError("the prompt encodes to no tokens and the tokenizer adds no BOS; give a non-empty --prompt")
+    cfg = GenerationConfig(max_new_tokens=args.max_new_tokens, temperature=args.temperature, top_k=args.top_k,
+                           top_p=args.top_p, repetition_penalty=args.repetition_penalty, seed=args.seed,
+                           stop_strings=tuple(args.stop))
+    out = sys.stdout
+    for piece in stream(model, ids, tokenizer, cfg):
+        out.write(piece)
+        out.flush()
+    if out.isatty():
+        out.write("\n")
+    return 0
+
+
+def cmd_fetch(args) -> int:
+    from recai.hub import fetch, registered
+
+    if args.list or not args.name:
+        print("\n".join(registered()))
+        return 0
+    print(fetch(args.name))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="recai", description="recai: recommender systems powered by language models, in one PyTorch library.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _add_generate(sub)
+    _add_fetch(sub)
+    return parser
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (RecaiError, ValueError, FileNotFoundError) as e:
+        print(f"recai {args.command}: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
