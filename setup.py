@@ -11,6 +11,7 @@ TEST = [
     "transformers>=4.45",  # parity reference for the decoder, its tokenizer and GGUF dequantisation
     "gguf>=0.10",  # reference GGUF reader/writer (transformers needs it for GGUF files too)
     "accelerate",  # transformers' GGUF loading path wants it
+    "protobuf",  # transformers reads SentencePiece .model files through it
 ]
 
 setup(

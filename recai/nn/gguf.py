@@ -1,0 +1,530 @@
+"""GGUF v2/v3 reader: header, metadata, tensor table, and dequantisation of ggml block formats.
+
+A GGUF file is: magic "GGUF", u32 version, u64 tensor count, u64 metadata count, the metadata
+key/value pairs, one info record per tensor (name, dims, ggml type, offset), then padding to
+`general.alignment` and the tensor data. Everything is little-endian.
+
+    gf = read_gguf("model.gguf")
+    gf.metadata["llama.block_count"]          # python scalars, str, lists (see _read_value)
+    w = gf.tensor("blk.0.attn_q.weight")      # (576, 576) float32, torch order
+
+Everything is checked when the file is opened (counts, types, shapes, data bounds), so a truncated
+or corrupt file fails there with a CheckpointError naming the file and the offending record, never
+later with a garbage tensor. Dequantisation works on whole arrays of blocks at once in torch.
+"""
+from __future__ import annotations
+
+import enum
+import math
+import struct
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from recai.errors import CheckpointError
+
+MAGIC = b"GGUF"
+SUPPORTED_VERSIONS = (2, 3)
+DEFAULT_ALIGNMENT = 32
+MAX_DIMS = 4  # GGML_MAX_DIMS
+QK_K = 256  # elements per K-quant super-block
+
+
+class GGMLType(enum.IntEnum):
+    """ggml's tensor type ids, numbered as in ggml.h (gaps are ids ggml has retired)."""
+
+    F32 = 0
+    F16 = 1
+    Q4_0 = 2
+    Q4_1 = 3
+    Q5_0 = 6
+    Q5_1 = 7
+    Q8_0 = 8
+    Q8_1 = 9
+    Q2_K = 10
+    Q3_K = 11
+    Q4_K = 12
+    Q5_K = 13
+    Q6_K = 14
+    Q8_K = 15
+    IQ2_XXS = 16
+    IQ2_XS = 17
+    IQ3_XXS = 18
+    IQ1_S = 19
+    IQ4_NL = 20
+    IQ3_S = 21
+    IQ2_S = 22
+    IQ4_XS = 23
+    I8 = 24
+    I16 = 25
+    I32 = 26
+    I64 = 27
+    F64 = 28
+    IQ1_M = 29
+    BF16 = 30
+    TQ1_0 = 34
+    TQ2_0 = 35
+    MXFP4 = 39
+
+
+# (elements per block, bytes per block), from ggml's type traits. Types listed here can be read
+# (raw bytes, shapes, bounds); only those in _DEQUANT below can be turned into floats.
+BLOCK_SIZES: dict[GGMLType, tuple[int, int]] = {
+    GGMLType.F32: (1, 4),
+    GGMLType.F16: (1, 2),
+    GGMLType.Q4_0: (32, 18),
+    GGMLType.Q4_1: (32, 20),
+    GGMLType.Q5_0: (32, 22),
+    GGMLType.Q5_1: (32, 24),
+    GGMLType.Q8_0: (32, 34),
+    GGMLType.Q8_1: (32, 36),
+    GGMLType.Q2_K: (QK_K, 84),
+    GGMLType.Q3_K: (QK_K, 110),
+    GGMLType.Q4_K: (QK_K, 144),
+    GGMLType.Q5_K: (QK_K, 176),
+    GGMLType.Q6_K: (QK_K, 210),
+    GGMLType.Q8_K: (QK_K, 292),
+    GGMLType.IQ2_XXS: (QK_K, 66),
+    GGMLType.IQ2_XS: (QK_K, 74),
+    GGMLType.IQ3_XXS: (QK_K, 98),
+    GGMLType.IQ1_S: (QK_K, 50),
+    GGMLType.IQ4_NL: (32, 18),
+    GGMLType.IQ3_S: (QK_K, 110),
+    GGMLType.IQ2_S: (QK_K, 82),
+    GGMLType.IQ4_XS: (QK_K, 136),
+    GGMLType.I8: (1, 1),
+    GGMLType.I16: (1, 2),
+    GGMLType.I32: (1, 4),
+    GGMLType.I64: (1, 8),
+    GGMLType.F64: (1, 8),
+    GGMLType.IQ1_M: (QK_K, 56),
+    GGMLType.BF16: (1, 2),
+    GGMLType.TQ1_0: (QK_K, 54),
+    GGMLType.TQ2_0: (QK_K, 66),
+    GGMLType.MXFP4: (32, 17),
+}
+
+
+@dataclass
+class GGUFTensorInfo:
+    """One tensor record. `shape` is in torch order (ggml's `ne` reversed); `offset` is absolute."""
+
+    name: str
+    shape: tuple[int, ...]
+    ggml_type: GGMLType
+    offset: int
+    n_bytes: int
+
+
+@dataclass
+class GGUFFile:
+    """A parsed GGUF file. Tensor data stays on disk (memory-mapped) until asked for.
+
+    metadata: key -> value in file order. Integers and bools become int/bool, floats float,
+        strings str; arrays (of any element type, nested too) become python lists.
+    tensors: name -> GGUFTensorInfo in file order.
+    """
+
+    path: Path
+    version: int
+    metadata: dict[str, Any]
+    tensors: dict[str, GGUFTensorInfo]
+    _map: np.ndarray | None = field(default=None, repr=False, compare=False)
+
+    def raw(self, name: str) -> np.ndarray:
+        """The tensor's bytes: a read-only uint8 view into the file's memory map (no copy)."""
+        info = self._info(name)
+        if self._map is None:
+            self._map = np.memmap(self.path, dtype=np.uint8, mode="r")
+        return self._map[info.offset : info.offset + info.n_bytes]
+
+    def tensor(self, name: str, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+        """The tensor dequantised to `dtype`, torch-order shape, in fresh CPU memory.
+
+        Raises CheckpointError if its ggml type has no dequantiser here (e.g. the IQ2/IQ3 grids).
+        """
+        info = self._info(name)
+        if info.ggml_type not in _DEQUANT:
+            raise CheckpointError(
+                f"{self.path}: tensor {name!r} has ggml type {info.ggml_type.name}, which recai cannot "
+                f"dequantise (supported: {', '.join(t.name for t in _DEQUANT)})"
+            )
+        return dequantize(self.raw(name), info.ggml_type, info.shape).to(dtype)
+
+    def _info(self, name: str) -> GGUFTensorInfo:
+        try:
+            return self.tensors[name]
+        except KeyError:
+            raise KeyError(f"{self.path}: no tensor named {name!r}") from None
+
+
+# ---------------------------------------------------------------------------------------------
+# Parsing
+
+
+class _Cursor:
+    """Bounds-checked little-endian reads over the file's bytes; errors name the file and offset."""
+
+    def __init__(self, buf: memoryview, path: Path):
+        self.buf, self.path, self.pos, self.size = buf, path, 0, len(buf)
+
+    def fail(self, msg: str) -> CheckpointError:
+        return CheckpointError(f"{self.path}: {msg}")
+
+    def need(self, n: int, what: str) -> None:
+        if n < 0 or self.pos + n > self.size:
+            raise self.fail(
+                f"truncated: {what} at offset {self.pos} needs {n} bytes, but the file ends at {self.size}"
+            )
+
+    def unpack(self, fmt: str, what: str) -> Any:
+        n = struct.calcsize(fmt)
+        self.need(n, what)
+        value = struct.unpack_from(fmt, self.buf, self.pos)[0]
+        self.pos += n
+        return value
+
+    def string(self, what: str) -> str:
+        n = self.unpack("<Q", f"length of {what}")
+        self.need(n, what)
+        start, self.pos = self.pos, self.pos + n
+        try:
+            return str(self.buf[start : self.pos], "utf-8")
+        except UnicodeDecodeError as e:
+            raise self.fail(f"{what} at offset {start} is not valid UTF-8 ({e.reason})") from None
+
+
+# GGUF metadata value type id -> struct format of a scalar (8 = string, 9 = array handled apart).
+# Bool (7) is one byte where any non-zero value is true, as in ggml.
+_SCALAR_FMT = {0: "<B", 1: "<b", 2: "<H", 3: "<h", 4: "<I", 5: "<i", 6: "<f", 7: "<B", 10: "<Q", 11: "<q", 12: "<d"}
+_STRING, _ARRAY = 8, 9
+
+
+def _read_value(cur: _Cursor, vtype: int, key: str) -> Any:
+    if vtype in _SCALAR_FMT:
+        value = cur.unpack(_SCALAR_FMT[vtype], f"value of {key!r}")
+        return value != 0 if vtype == 7 else value
+    if vtype == _STRING:
+        return cur.string(f"string value of {key!r}")
+    if vtype == _ARRAY:
+        return _read_array(cur, key)
+    raise cur.fail(f"metadata key {key!r} has unknown value type id {vtype} (offset {cur.pos - 4})")
+
+
+def _read_array(cur: _Cursor, key: str) -> list:
+    etype = cur.unpack("<I", f"array element type of {key!r}")
+    count = cur.unpack("<Q", f"array length of {key!r}")
+    if etype in _SCALAR_FMT:
+        # Numeric arrays (vocab scores, token types) can hold 100k+ entries: read them in one go.
+        width = struct.calcsize(_SCALAR_FMT[etype])
+        cur.need(count * width, f"{count} array elements of {key!r}")
+        arr = np.frombuffer(cur.buf, dtype=np.dtype(_SCALAR_FMT[etype]), count=count, offset=cur.pos)
+        cur.pos += count * width
+        return (arr != 0).tolist() if etype == 7 else arr.tolist()
+    if etype not in (_STRING, _ARRAY):
+        raise cur.fail(f"metadata key {key!r} has array of unknown value type id {etype}")
+    # Each string or nested array takes at least 8 bytes: reject absurd counts before looping.
+    cur.need(count * 8, f"{count} array elements of {key!r}")
+    return [_read_value(cur, etype, key) for _ in range(count)]
+
+
+def _read_header(cur: _Cursor) -> tuple[int, int, int]:
+    cur.need(4, "magic")
+    magic = bytes(cur.buf[:4])
+    if magic != MAGIC:
+        raise cur.fail(f"not a GGUF file: magic is {magic!r}, expected {MAGIC!r}")
+    cur.pos = 4
+    version = cur.unpack("<I", "version")
+    if version not in SUPPORTED_VERSIONS:
+        raise cur.fail(f"unsupported GGUF version {version} (supported: {', '.join(map(str, SUPPORTED_VERSIONS))})")
+    n_tensors = cur.unpack("<Q", "tensor count")
+    n_kv = cur.unpack("<Q", "metadata count")
+    # Smallest key/value: 8-byte key length + 4-byte type + 1-byte value. Smallest tensor info:
+    # 8 (name length) + 4 (n_dims) + 4 (type) + 8 (offset). Counts beyond that cannot fit.
+    if n_kv * 13 + n_tensors * 24 > cur.size - cur.pos:
+        raise cur.fail(
+            f"header counts run past the end of the file: {n_kv} metadata entries and {n_tensors} tensors "
+            f"cannot fit in {cur.size} bytes"
+        )
+    return version, n_tensors, n_kv
+
+
+def _read_metadata(cur: _Cursor, n_kv: int) -> dict[str, Any]:
+    metadata: dict[str, Any] = {}
+    for i in range(n_kv):
+        key = cur.string(f"key of metadata entry {i}")
+        vtype = cur.unpack("<I", f"value type of {key!r}")
+        if key in metadata:
+            raise cur.fail(f"duplicate metadata key {key!r}")
+        metadata[key] = _read_value(cur, vtype, key)
+    return metadata
+
+
+def _read_tensor_info(cur: _Cursor, i: int) -> tuple[str, tuple[int, ...], int, int]:
+    name = cur.string(f"name of tensor {i}")
+    n_dims = cur.unpack("<I", f"n_dims of tensor {name!r}")
+    if n_dims > MAX_DIMS:
+        raise cur.fail(f"tensor {name!r} has n_dims={n_dims}, more than ggml's {MAX_DIMS}")
+    cur.need(8 * n_dims, f"dims of tensor {name!r}")
+    ne = struct.unpack_from(f"<{n_dims}q", cur.buf, cur.pos)
+    cur.pos += 8 * n_dims
+    type_id = cur.unpack("<I", f"type of tensor {name!r}")
+    offset = cur.unpack("<Q", f"offset of tensor {name!r}")
+    return name, ne, type_id, offset
+
+
+def _check_tensor(
+    cur: _Cursor, name: str, ne: tuple[int, ...], type_id: int, offset: int, data_start: int, alignment: int
+) -> GGUFTensorInfo:
+    try:
+        ggml_type = GGMLType(type_id)
+    except ValueError:
+        raise cur.fail(f"tensor {name!r} has unknown ggml type id {type_id}") from None
+    if any(n < 0 for n in ne):
+        raise cur.fail(f"tensor {name!r} has negative dims ne={list(ne)}")
+    block, type_size = BLOCK_SIZES[ggml_type]
+    if ne and ne[0] % block:
+        raise cur.fail(
+            f"tensor {name!r} of type {ggml_type.name} has ne[0]={ne[0]} (ne={list(ne)}), "
+            f"not a multiple of the block size {block}"
+        )
+    if offset % alignment:
+        raise cur.fail(f"tensor {name!r} has data offset {offset}, not a multiple of the alignment {alignment}")
+    numel = math.prod(ne)  # python ints: crafted dims must not wrap around
+    n_bytes = numel // block * type_size
+    start = data_start + offset
+    if start + n_bytes > cur.size:
+        raise cur.fail(
+            f"tensor {name!r} data [{start}, {start + n_bytes}) runs past the end of the file "
+            f"({cur.size} bytes): truncated file?"
+        )
+    return GGUFTensorInfo(name, tuple(reversed(ne)), ggml_type, start, n_bytes)
+
+
+def _alignment(cur: _Cursor, metadata: dict[str, Any]) -> int:
+    alignment = metadata.get("general.alignment", DEFAULT_ALIGNMENT)
+    if not isinstance(alignment, int) or isinstance(alignment, bool) or alignment <= 0 or alignment & (alignment - 1):
+        raise cur.fail(f"general.alignment is {alignment!r}, expected a positive power of two")
+    return alignment
+
+
+def read_gguf(path: str | Path) -> GGUFFile:
+    """Parse and validate a GGUF v2/v3 file; tensor data is memory-mapped, not read.
+
+    Raises CheckpointError (message names the file and the record) on: bad magic, a version other
+    than 2/3, counts or records that run past the end of the file, unknown metadata value types,
+    unknown ggml type ids, a first dim not divisible by the type's block size, misaligned offsets,
+    and tensor data running past the end of the file. FileNotFoundError if there is no file.
+    """
+    path = Path(path)
+    size = path.stat().st_size
+    if size < 24:  # the fixed header; np.memmap cannot map an empty file
+        raise CheckpointError(f"{path}: truncated: {size} bytes is shorter than the 24-byte GGUF header")
+    mm = np.memmap(path, dtype=np.uint8, mode="r")
+    cur = _Cursor(memoryview(mm), path)
+    version, n_tensors, n_kv = _read_header(cur)
+    metadata = _read_metadata(cur, n_kv)
+    alignment = _alignment(cur, metadata)
+    records = [_read_tensor_info(cur, i) for i in range(n_tensors)]
+    data_start = -(-cur.pos // alignment) * alignment
+    tensors: dict[str, GGUFTensorInfo] = {}
+    for name, ne, type_id, offset in records:
+        if name in tensors:
+            raise cur.fail(f"duplicate tensor name {name!r}")
+        tensors[name] = _check_tensor(cur, name, ne, type_id, offset, data_start, alignment)
+    return GGUFFile(path, version, metadata, tensors, mm)
+
+
+# ---------------------------------------------------------------------------------------------
+# Dequantisation. Each _dq_* maps uint8 blocks (n, bytes per block) to float32 (n, elements per
+# block), following ggml's dequantize_row_* (ggml-quants.c) with the same float operation order,
+# so results are bit-identical to ggml's reference C and to gguf-py.
+
+_SHIFT2 = torch.tensor([0, 2, 4, 6], dtype=torch.uint8)
+_SHIFT8 = torch.arange(8, dtype=torch.uint8)
+_IQ4_VALUES = torch.tensor([-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113], dtype=torch.float32)
+
+
+def _f16(b: torch.Tensor, at: int) -> torch.Tensor:
+    """(n, 1) float32 from the f16 stored at byte `at` of each block."""
+    return b[:, at : at + 2].contiguous().view(torch.float16).float()
+
+
+def _nibbles(qs: torch.Tensor) -> torch.Tensor:
+    """(..., k) bytes -> (..., 2k): all low nibbles, then all high nibbles (ggml's element order)."""
+    return torch.cat([qs & 0x0F, qs >> 4], dim=-1)
+
+
+def _bits(qh: torch.Tensor) -> torch.Tensor:
+    """(n, k) bytes -> (n, 8k) bits, bit j of byte i at 8i + j (a little-endian bit field)."""
+    return ((qh.unsqueeze(-1) >> _SHIFT8) & 1).flatten(-2)
+
+
+def _dq_q4_0(b):  # d f16 | qs[16]: x = d * (q - 8)
+    return _f16(b, 0) * (_nibbles(b[:, 2:]).float() - 8)
+
+
+def _dq_q4_1(b):  # d f16 | m f16 | qs[16]: x = d * q + m
+    return _f16(b, 0) * _nibbles(b[:, 4:]).float() + _f16(b, 2)
+
+
+def _dq_q5_0(b):  # d f16 | qh u32 (5th bits) | qs[16]: x = d * (q - 16)
+    q = _nibbles(b[:, 6:]) | (_bits(b[:, 2:6]) << 4)
+    return _f16(b, 0) * (q.float() - 16)
+
+
+def _dq_q5_1(b):  # d f16 | m f16 | qh u32 | qs[16]: x = d * q + m
+    q = _nibbles(b[:, 8:]) | (_bits(b[:, 4:8]) << 4)
+    return _f16(b, 0) * q.float() + _f16(b, 2)
+
+
+def _dq_q8_0(b):  # d f16 | qs int8[32]
+    return b[:, 2:].view(torch.int8).float() * _f16(b, 0)
+
+
+def _dq_q8_k(b):  # d f32 | qs int8[256] | bsums int16[16] (only used by dot products)
+    return b[:, 4:260].view(torch.int8).float() * b[:, 0:4].contiguous().view(torch.float32)
+
+
+def _dq_q2_k(b):  # scales[16] (lo: scale, hi: min) | qs[64] 2-bit | d f16 | dmin f16
+    n = b.shape[0]
+    sc = b[:, :16]
+    dl = (_f16(b, 80) * (sc & 0x0F).float()).unsqueeze(-1)  # (n, 16, 1), one per 16 elements
+    ml = (_f16(b, 82) * (sc >> 4).float()).unsqueeze(-1)
+    # Two halves of 128; in each, 32 bytes hold four 32-element groups at bit shifts 0, 2, 4, 6.
+    q = (b[:, 16:80].reshape(n, 2, 1, 32) >> _SHIFT2.view(4, 1)) & 3  # (n, 2, 4, 32)
+    return (dl * q.reshape(n, 16, 16).float() - ml).reshape(n, QK_K)
+
+
+def _q3_k_scales(s: torch.Tensor) -> torch.Tensor:
+    """12 bytes -> 16 signed 6-bit scales: low 4 bits in bytes 0-7 (nibbles), high 2 in bytes 8-11."""
+    n = s.shape[0]
+    low = _nibbles(s[:, :8])  # scale i < 8 in the low nibble of byte i, i >= 8 in the high one of i - 8
+    high = ((s[:, 8:12].reshape(n, 1, 4) >> _SHIFT2.view(4, 1)) & 3).reshape(n, 16)  # i: shift 2*(i//4), byte i%4
+    return (low | (high << 4)).float() - 32
+
+
+def _dq_q3_k(b):  # hmask[32] | qs[64] 2-bit | scales[12] | d f16: x = d * scale * (q - 4 * !hbit)
+    n = b.shape[0]
+    dl = (_f16(b, 108) * _q3_k_scales(b[:, 96:108])).unsqueeze(-1)  # (n, 16, 1)
+    low = (b[:, 32:96].reshape(n, 2, 1, 32) >> _SHIFT2.view(4, 1)) & 3  # (n, 2, 4, 32)
+    # Group g (of 32 elements) takes bit g of hmask[l]; a clear bit means subtract 4.
+    hbit = (b[:, :32].reshape(n, 1, 32) >> _SHIFT8.view(8, 1)) & 1  # (n, 8, 32)
+    q = low.reshape(n, 8, 32).float() - 4 * (1 - hbit.float())
+    return (dl * q.reshape(n, 16, 16)).reshape(n, QK_K)
+
+
+def _k4_scale_min(s: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """ggml's get_scale_min_k4 for all 8 sub-blocks: 12 bytes -> 6-bit (scale, min), each (n, 8)."""
+    a, m, c = s[:, 0:4], s[:, 4:8], s[:, 8:12]
+    sc = torch.cat([a & 63, (c & 0x0F) | ((a >> 6) << 4)], dim=-1)
+    mn = torch.cat([m & 63, (c >> 4) | ((m >> 6) << 4)], dim=-1)
+    return sc.float(), mn.float()
+
+
+def _dq_q4_k(b):  # d f16 | dmin f16 | scales[12] | qs[128]: x = d*sc * q - dmin*m per 32 elements
+    n = b.shape[0]
+    sc, mn = _k4_scale_min(b[:, 4:16])
+    d, dm = (_f16(b, 0) * sc).unsqueeze(-1), (_f16(b, 2) * mn).unsqueeze(-1)  # (n, 8, 1)
+    q = _nibbles(b[:, 16:].reshape(n, 4, 32)).reshape(n, 8, 32)  # 32 bytes -> sub-blocks 2j, 2j+1
+    return (d * q.float() - dm).reshape(n, QK_K)
+
+
+def _dq_q5_k(b):  # d f16 | dmin f16 | scales[12] | qh[32] | qs[128]; sub-block j's 5th bit is bit j of qh
+    n = b.shape[0]
+    sc, mn = _k4_scale_min(b[:, 4:16])
+    d, dm = (_f16(b, 0) * sc).unsqueeze(-1), (_f16(b, 2) * mn).unsqueeze(-1)
+    low = _nibbles(b[:, 48:].reshape(n, 4, 32)).reshape(n, 8, 32)
+    high = (b[:, 16:48].reshape(n, 1, 32) >> _SHIFT8.view(8, 1)) & 1  # (n, 8, 32)
+    return (d * (low | (high << 4)).float() - dm).reshape(n, QK_K)
+
+
+def _dq_q6_k(b):  # ql[128] low 4 bits | qh[64] high 2 bits | scales int8[16] | d f16: x = d*sc * (q - 32)
+    n = b.shape[0]
+    low = _nibbles(b[:, :128].reshape(n, 2, 64))  # (n, 2, 128) per half of 128 elements
+    high = ((b[:, 128:192].reshape(n, 2, 1, 32) >> _SHIFT2.view(4, 1)) & 3).reshape(n, 2, 128)
+    q = (low | (high << 4)).float() - 32
+    d = (_f16(b, 208) * b[:, 192:208].view(torch.int8).float()).unsqueeze(-1)  # (n, 16, 1)
+    return (d * q.reshape(n, 16, 16)).reshape(n, QK_K)
+
+
+def _dq_iq4_nl(b):  # d f16 | qs[16] indices into a fixed non-linear table
+    return _f16(b, 0) * _IQ4_VALUES[_nibbles(b[:, 2:]).long()]
+
+
+def _dq_iq4_xs(b):  # d f16 | scales_h u16 | scales_l[4] | qs[128]: 8 sub-blocks of 32, 6-bit scales
+    n = b.shape[0]
+    low = _nibbles(b[:, 4:8].reshape(n, 4, 1)).reshape(n, 8)  # sub-block j: nibble j%2 of byte j//2
+    high = ((b[:, 2:4].reshape(n, 2, 1) >> _SHIFT2.view(1, 4)) & 3).reshape(n, 8)  # bits 2j of the u16
+    dl = (_f16(b, 0) * ((low | (high << 4)).float() - 32)).unsqueeze(-1)  # (n, 8, 1)
+    q = _nibbles(b[:, 8:].reshape(n, 8, 16))  # (n, 8, 32)
+    return (dl * _IQ4_VALUES[q.long()]).reshape(n, QK_K)
+
+
+def _plain(dtype: torch.dtype):
+    return lambda b: b.view(dtype).float()
+
+
+_DEQUANT = {
+    GGMLType.F32: _plain(torch.float32),
+    GGMLType.F16: _plain(torch.float16),
+    GGMLType.BF16: _plain(torch.bfloat16),
+    GGMLType.F64: _plain(torch.float64),
+    GGMLType.I8: _plain(torch.int8),
+    GGMLType.I16: _plain(torch.int16),
+    GGMLType.I32: _plain(torch.int32),
+    GGMLType.I64: _plain(torch.int64),
+    GGMLType.Q4_0: _dq_q4_0,
+    GGMLType.Q4_1: _dq_q4_1,
+    GGMLType.Q5_0: _dq_q5_0,
+    GGMLType.Q5_1: _dq_q5_1,
+    GGMLType.Q8_0: _dq_q8_0,
+    GGMLType.Q2_K: _dq_q2_k,
+    GGMLType.Q3_K: _dq_q3_k,
+    GGMLType.Q4_K: _dq_q4_k,
+    GGMLType.Q5_K: _dq_q5_k,
+    GGMLType.Q6_K: _dq_q6_k,
+    GGMLType.Q8_K: _dq_q8_k,
+    GGMLType.IQ4_NL: _dq_iq4_nl,
+    GGMLType.IQ4_XS: _dq_iq4_xs,
+}
+
+# Blocks per chunk: bounds the temporaries to a few tens of MB whatever the tensor size.
+_CHUNK_ELEMENTS = 1 << 21
+
+
+def dequantize(raw: np.ndarray | torch.Tensor, ggml_type: GGMLType, shape) -> torch.Tensor:
+    """Decode ggml-encoded bytes into a float32 tensor of `shape` (torch order).
+
+    raw: the tensor's bytes, any shape, uint8 (numpy or torch, CPU); copied, never modified.
+    Raises CheckpointError if the type has no dequantiser, or if the byte count or the last dim
+    does not fit the type's blocks.
+    """
+    ggml_type = GGMLType(ggml_type)
+    shape = tuple(int(s) for s in shape)
+    if ggml_type not in _DEQUANT:
+        raise CheckpointError(f"cannot dequantise ggml type {ggml_type.name} (shape {shape})")
+    block, type_size = BLOCK_SIZES[ggml_type]
+    numel = math.prod(shape)
+    if shape and shape[-1] % block:
+        raise CheckpointError(f"{ggml_type.name} tensor of shape {shape}: last dim is not a multiple of {block}")
+    if isinstance(raw, np.ndarray):
+        # A copy of the (compressed) bytes: the memmap is read-only, and torch wants writable memory.
+        raw = torch.from_numpy(np.array(raw, dtype=np.uint8, copy=True).reshape(-1))
+    raw = raw.reshape(-1)
+    n_blocks = numel // block
+    if raw.dtype != torch.uint8 or raw.numel() != n_blocks * type_size:
+        raise CheckpointError(
+            f"{ggml_type.name} tensor of shape {shape} needs {n_blocks * type_size} bytes of uint8, "
+            f"got {raw.numel()} of {raw.dtype}"
+        )
+    blocks = raw.view(n_blocks, type_size)
+    out = torch.empty(n_blocks, block, dtype=torch.float32)
+    step = max(1, _CHUNK_ELEMENTS // block)
+    fn = _DEQUANT[ggml_type]
+    for i in range(0, n_blocks, step):
+        out[i : i + step] = fn(blocks[i : i + step])
+    return out.view(shape)
