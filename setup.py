@@ -4,7 +4,7 @@ from setuptools import find_packages, setup
 
 # Runtime dependencies are exactly these six; everything else is an extra.
 # torch is left as a floor so an already-installed build (CPU or CUDA) is kept.
-RUNTIME = ["torch>=2.2", "numpy", "tokenizers>=0.15", "safetensors", "sentencepiece", "requests"]
+RUNTIME = ["torch>=2.2", "numpy", "tokenizers>=0.19", "safetensors", "sentencepiece", "requests"]
 
 TEST = [
     "pytest",

@@ -5,7 +5,7 @@ key/value pairs, one info record per tensor (name, dims, ggml type, offset), the
 `general.alignment` and the tensor data. Everything is little-endian.
 
     gf = read_gguf("model.gguf")
-    gf.metadata["llama.block_count"]          # python scalars, str, lists (see _read_value)
+    gf.metadata["llama.block_count"]          # python scalars, str, lists (see GGUFFile)
     w = gf.tensor("blk.0.attn_q.weight")      # (576, 576) float32, torch order
 
 Everything is checked when the file is opened (counts, types, shapes, data bounds), so a truncated
@@ -239,7 +239,9 @@ def _read_header(cur: _Cursor) -> tuple[int, int, int]:
     cur.pos = 4
     version = cur.unpack("<I", "version")
     if version not in SUPPORTED_VERSIONS:
-        raise cur.fail(f"unsupported GGUF version {version} (supported: {', '.join(map(str, SUPPORTED_VERSIONS))})")
+        if struct.unpack("<I", struct.pack(">I", version))[0] in SUPPORTED_VERSIONS:
+            raise cur.fail("big-endian GGUF files are not supported")
+        raise cur.fail(f"unsupported GGUF version {version} (supported: 2, 3)")
     n_tensors = cur.unpack("<Q", "tensor count")
     n_kv = cur.unpack("<Q", "metadata count")
     # Smallest key/value: 8-byte key length + 4-byte type + 1-byte value. Smallest tensor info:
@@ -286,7 +288,7 @@ def _check_tensor(
     if any(n < 0 for n in ne):
         raise cur.fail(f"tensor {name!r} has negative dims ne={list(ne)}")
     block, type_size = BLOCK_SIZES[ggml_type]
-    if ne and ne[0] % block:
+    if (ne[0] if ne else 1) % block:  # rows are whole blocks; a 0-d tensor has one element
         raise cur.fail(
             f"tensor {name!r} of type {ggml_type.name} has ne[0]={ne[0]} (ne={list(ne)}), "
             f"not a multiple of the block size {block}"
@@ -340,12 +342,15 @@ def read_gguf(path: str | Path) -> GGUFFile:
 
 # ---------------------------------------------------------------------------------------------
 # Dequantisation. Each _dq_* maps uint8 blocks (n, bytes per block) to float32 (n, elements per
-# block), following ggml's dequantize_row_* (ggml-quants.c) with the same float operation order,
-# so results are bit-identical to ggml's reference C and to gguf-py.
+# block), following ggml's dequantize_row_* (ggml-quants.c) and doing the float operations in the
+# same order as ggml and gguf-py (no fused multiply-add), so results match gguf-py bit for bit.
 
 _SHIFT2 = torch.tensor([0, 2, 4, 6], dtype=torch.uint8)
 _SHIFT8 = torch.arange(8, dtype=torch.uint8)
-_IQ4_VALUES = torch.tensor([-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113], dtype=torch.float32)
+# IQ4_NL / IQ4_XS code book (ggml's kvalues_iq4nl): a non-uniform 4-bit grid.
+_IQ4_VALUES = torch.tensor(
+    [-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113], dtype=torch.float32
+)
 
 
 def _f16(b: torch.Tensor, at: int) -> torch.Tensor:
@@ -402,8 +407,8 @@ def _dq_q2_k(b):  # scales[16] (lo: scale, hi: min) | qs[64] 2-bit | d f16 | dmi
 def _q3_k_scales(s: torch.Tensor) -> torch.Tensor:
     """12 bytes -> 16 signed 6-bit scales: low 4 bits in bytes 0-7 (nibbles), high 2 in bytes 8-11."""
     n = s.shape[0]
-    low = _nibbles(s[:, :8])  # scale i < 8 in the low nibble of byte i, i >= 8 in the high one of i - 8
-    high = ((s[:, 8:12].reshape(n, 1, 4) >> _SHIFT2.view(4, 1)) & 3).reshape(n, 16)  # i: shift 2*(i//4), byte i%4
+    low = _nibbles(s[:, :8])  # scale i < 8: low nibble of byte i; i >= 8: high nibble of byte i - 8
+    high = ((s[:, 8:12].reshape(n, 1, 4) >> _SHIFT2.view(4, 1)) & 3).reshape(n, 16)  # byte 8 + i%4, bits 2*(i//4)
     return (low | (high << 4)).float() - 32
 
 
@@ -465,6 +470,7 @@ def _dq_iq4_xs(b):  # d f16 | scales_h u16 | scales_l[4] | qs[128]: 8 sub-blocks
 
 
 def _plain(dtype: torch.dtype):
+    """Unquantised types: each (1-element) block is one little-endian value of `dtype`."""
     return lambda b: b.view(dtype).float()
 
 
@@ -500,8 +506,8 @@ def dequantize(raw: np.ndarray | torch.Tensor, ggml_type: GGMLType, shape) -> to
     """Decode ggml-encoded bytes into a float32 tensor of `shape` (torch order).
 
     raw: the tensor's bytes, any shape, uint8 (numpy or torch, CPU); copied, never modified.
-    Raises CheckpointError if the type has no dequantiser, or if the byte count or the last dim
-    does not fit the type's blocks.
+    Raises ValueError for a non-CPU tensor; CheckpointError if the type has no dequantiser, or if
+    the byte count or the last dim does not fit the type's blocks.
     """
     ggml_type = GGMLType(ggml_type)
     shape = tuple(int(s) for s in shape)
@@ -511,12 +517,14 @@ def dequantize(raw: np.ndarray | torch.Tensor, ggml_type: GGMLType, shape) -> to
     numel = math.prod(shape)
     if shape and shape[-1] % block:
         raise CheckpointError(f"{ggml_type.name} tensor of shape {shape}: last dim is not a multiple of {block}")
+    if isinstance(raw, torch.Tensor) and raw.device.type != "cpu":
+        raise ValueError(f"dequantize works on CPU bytes; got a tensor on {raw.device}")
     if isinstance(raw, np.ndarray):
         # A copy of the (compressed) bytes: the memmap is read-only, and torch wants writable memory.
-        raw = torch.from_numpy(np.array(raw, dtype=np.uint8, copy=True).reshape(-1))
+        raw = torch.from_numpy(np.array(raw, copy=True).reshape(-1))
     raw = raw.reshape(-1)
     n_blocks = numel // block
-    if raw.dtype != torch.uint8 or raw.numel() != n_blocks * type_size:
+    if raw.dtype != torch.uint8 or raw.numel() != n_blocks * type_size:  # bytes, never cast values
         raise CheckpointError(
             f"{ggml_type.name} tensor of shape {shape} needs {n_blocks * type_size} bytes of uint8, "
             f"got {raw.numel()} of {raw.dtype}"

@@ -15,6 +15,8 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
+from recai.nn.cpu_linear import fused_linear, linear
+
 
 @dataclass
 class LlamaConfig:
@@ -138,9 +140,10 @@ class Attention(nn.Module):
 
     def forward(self, x, cos, sin, mask, cache: KVCache | None, pos: int):
         B, T, _ = x.shape
-        q = self.wq(x).view(B, T, self.n_heads, self.head_dim).transpose(1, 2)  # (B, H, T, D)
-        k = self.wk(x).view(B, T, self.n_kv_heads, self.head_dim).transpose(1, 2)  # (B, Hkv, T, D)
-        v = self.wv(x).view(B, T, self.n_kv_heads, self.head_dim).transpose(1, 2)
+        q, k, v = fused_linear((self.wq, self.wk, self.wv), x)
+        q = q.reshape(B, T, self.n_heads, self.head_dim).transpose(1, 2)  # (B, H, T, D)
+        k = k.reshape(B, T, self.n_kv_heads, self.head_dim).transpose(1, 2)  # (B, Hkv, T, D)
+        v = v.reshape(B, T, self.n_kv_heads, self.head_dim).transpose(1, 2)
         q, k = apply_rope(q, cos, sin), apply_rope(k, cos, sin)
         if cache is not None:
             k, v = cache.update(pos, k, v)  # (B, Hkv, pos+T, D)
@@ -148,7 +151,7 @@ class Attention(nn.Module):
         causal = mask is None and T > 1
         gqa = self.n_kv_heads != self.n_heads
         y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=causal, enable_gqa=gqa)
-        return self.wo(y.transpose(1, 2).reshape(B, T, -1))
+        return linear(self.wo, y.transpose(1, 2).reshape(B, T, -1))
 
 
 class FeedForward(nn.Module):
@@ -159,7 +162,8 @@ class FeedForward(nn.Module):
         self.w2 = nn.Linear(cfg.hidden_dim, cfg.dim, bias=False)  # down
 
     def forward(self, x):
-        return self.w2(F.silu(self.w1(x)) * self.w3(x))
+        gate, up = fused_linear((self.w1, self.w3), x)
+        return linear(self.w2, F.silu(gate) * up)
 
 
 class Block(nn.Module):
@@ -264,7 +268,7 @@ class Llama(nn.Module):
                 x = layer(x, cos, sin, mask, cache, pos)
         if last_only:
             x = x[:, -1:]
-        return self.output(self.norm(x))  # (B, T, vocab)
+        return linear(self.output, self.norm(x))  # (B, T, vocab)
 
     # ---- loading and saving -----------------------------------------------------------------
     @classmethod

@@ -164,7 +164,9 @@ def detect_template(jinja: str | None, tokens: Iterable[str] = ()) -> str | None
     """
     if jinja:
         if "<|start_header_id|>" in jinja and "<|eot_id|>" in jinja:
-            return "llama3"
+            # Llama-3.1+ always writes a dated system header ("Cutting Knowledge Date: ..."),
+            # which our llama3 renderer does not; better no template than a silently different one.
+            return None if "Cutting Knowledge Date" in jinja else "llama3"
         if "<|im_start|>" in jinja and "<|im_end|>" in jinja:
             return "chatml"
         if "[INST]" in jinja and "<<SYS>>" in jinja:

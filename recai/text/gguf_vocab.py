@@ -57,22 +57,23 @@ def _regex_split(pattern: str):
     )
 
 
+# Pre types llama.cpp treats as Llama 3: its split, merges skipped for a pre-token that is already
+# a vocabulary entry (tokenizer.json's "ignore_merges": true), and BOS added by default.
+_LLAMA3_FAMILY = {
+    "llama3", "llama-v3", "llama-bpe", "falcon3", "falcon-h1", "pixtral", "midm-2.0", "lfm2", "jina-v5-nano"
+}  # fmt: skip
+
 # tokenizer.ggml.pre -> pre-tokenizer factory. Names not listed (and "default", or no key) get
 # GPT-2's split, what a byte-level BPE without other information was most likely trained with;
 # llama.cpp's own fallback for "default" is a cruder regex it warns about.
 _PRE_TOKENIZERS = {
-    **dict.fromkeys(["gpt2", "default", "mpt", "olmo", "jais"], _gpt2_split),
+    **dict.fromkeys(["gpt2", "default", "mpt", "olmo", "jais", "trillion"], _gpt2_split),
     **dict.fromkeys(
         ["smollm", "starcoder", "refact", "command-r", "codeshell", "exaone", "minerva"], _digits_then_gpt2
     ),
-    **dict.fromkeys(
-        ["llama-bpe", "llama3", "llama-v3", "falcon3", "pixtral", "dbrx", "smaug-bpe"], _regex_split(_LLAMA3_SPLIT)
-    ),
-    **dict.fromkeys(["qwen2", "deepseek-r1-qwen", "stablelm2", "megrez"], _regex_split(_QWEN2_SPLIT)),
+    **dict.fromkeys([*_LLAMA3_FAMILY, "dbrx", "smaug-bpe"], _regex_split(_LLAMA3_SPLIT)),
+    **dict.fromkeys(["qwen2", "deepseek-r1-qwen", "stablelm2", "megrez", "hunyuan"], _regex_split(_QWEN2_SPLIT)),
 }
-# Pre types for which llama.cpp emits a pre-token that is itself a vocabulary entry whole, without
-# running the merges (Llama 3's tokenizer.json says the same with "ignore_merges": true).
-_IGNORE_MERGES = {"llama-bpe", "llama3", "llama-v3", "falcon3", "pixtral"}
 
 
 @dataclass
@@ -111,6 +112,12 @@ class _Meta:
         if key not in self.md:
             raise self.fail(f"missing tokenizer metadata key {key!r}")
         return self.md[key]
+
+    def string(self, key: str, default: str | None = None, required: bool = False) -> str | None:
+        value = self.require(key) if required else self.md.get(key, default)
+        if value is not None and not isinstance(value, str):
+            raise self.fail(f"{key} is {value!r}, expected a string")
+        return value
 
     def list_of(self, key: str, kind: type, length: int | None = None, required: bool = True) -> list | None:
         value = self.require(key) if required else self.md.get(key)
@@ -154,8 +161,10 @@ def _split_merge(meta: _Meta, merge: str, vocab: dict[str, int], index: int) -> 
 def _byte_level_bpe(meta: _Meta, tokens: list[str]) -> Tokenizer:
     vocab = {token: i for i, token in enumerate(tokens)}
     merges = [_split_merge(meta, m, vocab, i) for i, m in enumerate(meta.list_of("tokenizer.ggml.merges", str))]
-    pre = meta.md.get("tokenizer.ggml.pre", "default")
-    tok = Tokenizer(models.BPE(vocab=vocab, merges=merges, ignore_merges=pre in _IGNORE_MERGES))
+    pre = meta.string("tokenizer.ggml.pre", "default")
+    # ignore_merges only when needed: older tokenizers releases lack the argument
+    extra = {"ignore_merges": True} if pre in _LLAMA3_FAMILY else {}
+    tok = Tokenizer(models.BPE(vocab=vocab, merges=merges, **extra))
     tok.pre_tokenizer = _PRE_TOKENIZERS.get(pre, _gpt2_split)()
     tok.decoder = decoders.ByteLevel()
     return tok
@@ -167,11 +176,10 @@ def _merges_from_scores(tokens: list[str], scores: list[float], types: list[int]
     SentencePiece BPE repeatedly joins the adjacent pair whose concatenation is the highest-scoring
     piece (leftmost on ties); ranking the merges by that score makes tokenizers' BPE do the same.
     """
-    vocab = {token: i for i, token in enumerate(tokens) if types[i] in (NORMAL, BYTE)}
+    # Byte pieces only appear after BPE (fallback) and control pieces never: neither merges.
+    vocab = {token: i for i, token in enumerate(tokens) if types[i] == NORMAL}
     ranked = []
     for piece, i in vocab.items():
-        if types[i] != NORMAL:
-            continue
         for k in range(1, len(piece)):
             left, right = piece[:k], piece[k:]
             if left in vocab and right in vocab:
@@ -181,6 +189,8 @@ def _merges_from_scores(tokens: list[str], scores: list[float], types: list[int]
 
 
 def _sentencepiece_bpe(meta: _Meta, tokens: list[str], types: list[int], unk_id: int | None) -> Tokenizer:
+    # Merges come from the scores, as in llama.cpp's SPM tokenizer; tokenizer.ggml.merges, which
+    # some converters also write, is ignored here.
     scores = meta.list_of("tokenizer.ggml.scores", float, len(tokens))
     model = models.BPE(
         vocab={token: i for i, token in enumerate(tokens)},
@@ -246,7 +256,7 @@ def vocab_from_gguf(source: GGUFFile | str | Path) -> GGUFVocab:
     """
     gf = source if isinstance(source, GGUFFile) else read_gguf(source)
     meta = _Meta(gf)
-    model = meta.require("tokenizer.ggml.model")
+    model = meta.string("tokenizer.ggml.model", required=True)
     tokens = meta.list_of("tokenizer.ggml.tokens", str)
     types = meta.list_of("tokenizer.ggml.token_type", int, len(tokens), required=False) or [NORMAL] * len(tokens)
     ids = {
@@ -260,13 +270,13 @@ def vocab_from_gguf(source: GGUFFile | str | Path) -> GGUFVocab:
     else:
         raise meta.fail(f"tokenizer.ggml.model is {model!r}; supported: 'gpt2', 'llama'")
     special = _register_special(tok, tokens, types)
-    # llama.cpp adds BOS to SentencePiece vocabularies unless the file says otherwise.
-    add_bos = meta.flag("tokenizer.ggml.add_bos_token", model == "llama")
+    # llama.cpp's defaults when the file does not say: BOS for SentencePiece and Llama 3 vocabularies.
+    pre = meta.string("tokenizer.ggml.pre", "default")
+    add_bos = meta.flag("tokenizer.ggml.add_bos_token", model == "llama" or pre in _LLAMA3_FAMILY)
     add_eos = meta.flag("tokenizer.ggml.add_eos_token", False)
     post = _post_processor(tokens, ids["bos"], ids["eos"], add_bos, add_eos)
     if post is not None:
         tok.post_processor = post
-    template = gf.metadata.get("tokenizer.chat_template")
     return GGUFVocab(
         tokenizer=tok,
         model=model,
@@ -277,5 +287,5 @@ def vocab_from_gguf(source: GGUFFile | str | Path) -> GGUFVocab:
         add_bos=add_bos,
         add_eos=add_eos,
         special_tokens=special,
-        chat_template=template if isinstance(template, str) else None,
+        chat_template=meta.string("tokenizer.chat_template"),
     )

@@ -32,6 +32,10 @@ class _TokenizersBackend:
     """A `tokenizers.Tokenizer`: tokenizer.json files and vocabularies rebuilt from GGUF."""
 
     def __init__(self, tok: tokenizers.Tokenizer, extra_special=()):
+        # Some tokenizer.json files carry padding/truncation settings; transformers ignores them
+        # unless asked per call, and so do we.
+        tok.no_padding()
+        tok.no_truncation()
         self.tok = tok
         self._plain = None  # a copy that reads special-token text as plain text, made on first use
         added = tok.get_added_tokens_decoder()
@@ -74,6 +78,7 @@ class _SentencePieceBackend:
 
     def __init__(self, sp: sentencepiece.SentencePieceProcessor):
         self.sp = sp
+        self.sentinel = self.probe = None  # decode() works without them; found at the end
         self.vocab_size = sp.get_piece_size()
         ids = range(self.vocab_size)
         self.control = {i for i in ids if sp.is_control(i)}
@@ -238,7 +243,9 @@ class Tokenizer:
 
     # ---- text <-> ids --------------------------------------------------------------------------
 
-    def encode(self, text: str, add_bos: bool | None = None, add_eos: bool | None = None, special: bool = True) -> list[int]:
+    def encode(
+        self, text: str, add_bos: bool | None = None, add_eos: bool | None = None, special: bool = True
+    ) -> list[int]:
         """Token ids of text.
 
         add_bos / add_eos: None follows the checkpoint (`self.add_bos`, `self.add_eos`). special:
@@ -277,7 +284,8 @@ class Tokenizer:
 
     def stream(self, skip_special: bool = False) -> StreamDecoder:
         """An incremental decoder: push ids one at a time, get printable text back."""
-        return StreamDecoder(partial(self._backend.decode, skip_special=skip_special), self._backend.sentinel, self._backend.probe)
+        decode = partial(self._backend.decode, skip_special=skip_special)
+        return StreamDecoder(decode, self._backend.sentinel, self._backend.probe)
 
     def __len__(self) -> int:
         return self.vocab_size
@@ -319,27 +327,24 @@ class Tokenizer:
         """
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
-        config = {
-            "add_bos_token": self.add_bos,
-            "add_eos_token": self.add_eos,
-            "clean_up_tokenization_spaces": False,
-        }
-        for key, i in (("bos_token", self.bos_id), ("eos_token", self.eos_id), ("unk_token", self.unk_id), ("pad_token", self.pad_id)):
-            if i is not None:
-                config[key] = self._backend.id_to_piece(i)
+        config = {"add_bos_token": self.add_bos, "add_eos_token": self.add_eos, "clean_up_tokenization_spaces": False}
+        ids = {"bos_token": self.bos_id, "eos_token": self.eos_id, "unk_token": self.unk_id, "pad_token": self.pad_id}
+        config.update({key: self._backend.id_to_piece(i) for key, i in ids.items() if i is not None})
         if isinstance(self._backend, _SentencePieceBackend):
             (directory / "tokenizer.model").write_bytes(self._backend.sp.serialized_model_proto())
             config.update(tokenizer_class="LlamaTokenizer", legacy=True, sp_model_kwargs={})
         else:
             data = json.loads(self._backend.tok.to_str())
-            data["post_processor"] = _post_processor(data.get("post_processor"), self._affix(self.bos_id, self.add_bos), self._affix(self.eos_id, self.add_eos))
+            bos, eos = self._affix(self.bos_id, self.add_bos), self._affix(self.eos_id, self.add_eos)
+            data["post_processor"] = _post_processor(data.get("post_processor"), bos, eos)
             (directory / "tokenizer.json").write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
             config["tokenizer_class"] = "PreTrainedTokenizerFast"
         template = to_jinja(self.chat_template, self.default_system) if self.chat_template else self.chat_template_jinja
         if template:
             config["chat_template"] = template
             (directory / "chat_template.jinja").write_text(template, encoding="utf-8")
-        (directory / "tokenizer_config.json").write_text(json.dumps(config, indent=2, ensure_ascii=False), encoding="utf-8")
+        config_text = json.dumps(config, indent=2, ensure_ascii=False)
+        (directory / "tokenizer_config.json").write_text(config_text, encoding="utf-8")
 
     # ---- helpers -------------------------------------------------------------------------------
 
@@ -405,6 +410,8 @@ class _Metadata:
         gen = _read_json(gen_file) if gen_file.is_file() else {}
         eos = gen.get("eos_token_id")
         self.stop_ids = set(eos if isinstance(eos, list) else [] if eos is None else [eos])
+        if not all(isinstance(i, int) and not isinstance(i, bool) for i in self.stop_ids):
+            raise TokenizerError(f"{gen_file}: eos_token_id must be an int or a list of ints, got {eos!r}")
         self.chat_template = self._chat_template(directory)
 
     def token(self, key: str) -> str | None:
@@ -514,7 +521,8 @@ def _post_processor(old: dict | None, bos, eos) -> dict | None:
             tail = [{"SpecialToken": {"id": eos[0], "type_id": type_id}}] if eos else []
             return head + [{"Sequence": {"id": seq, "type_id": type_id}}] + tail
 
-        kept.append({"type": "TemplateProcessing", "single": one("A", 0), "pair": one("A", 0) + one("B", 1), "special_tokens": specials})
+        pair = one("A", 0) + one("B", 1)
+        kept.append({"type": "TemplateProcessing", "single": one("A", 0), "pair": pair, "special_tokens": specials})
     if not kept:
         return None
     return kept[0] if len(kept) == 1 else {"type": "Sequence", "processors": kept}

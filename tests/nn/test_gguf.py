@@ -77,13 +77,16 @@ def test_q8_k_matches_ggml_formula():
 
 def test_dequantize_accepts_torch_and_checks_sizes():
     raw = random_blocks("Q4_K", 5)
-    np.testing.assert_array_equal(dequantize(torch.from_numpy(raw), GGMLType.Q4_K, (ROWS, COLS)).numpy(), ours(raw, "Q4_K"))
+    got = dequantize(torch.from_numpy(raw), GGMLType.Q4_K, (ROWS, COLS))
+    np.testing.assert_array_equal(got.numpy(), ours(raw, "Q4_K"))
     with pytest.raises(CheckpointError, match="needs"):
         dequantize(raw[:, :-1], GGMLType.Q4_K, (ROWS, COLS))
     with pytest.raises(CheckpointError, match="multiple of 256"):
         dequantize(raw, GGMLType.Q4_K, (ROWS * 4, COLS // 4))
     with pytest.raises(CheckpointError, match="IQ2_XXS"):
         dequantize(raw, GGMLType.IQ2_XXS, (ROWS, COLS))
+    with pytest.raises(CheckpointError, match="float32"):  # values are never cast to bytes
+        dequantize(np.zeros(4, np.float32), GGMLType.I32, (4,))
 
 
 # --- the real file ----------------------------------------------------------------------------
@@ -252,6 +255,7 @@ BAD = {
     "bad_magic.gguf": (lambda d: d.__setitem__(slice(0, 4), b"GGML"), "magic"),
     "version1.gguf": (lambda d: struct.pack_into("<I", d, 4, 1), "version 1"),
     "version4.gguf": (lambda d: struct.pack_into("<I", d, 4, 4), "version 4"),
+    "big_endian.gguf": (lambda d: struct.pack_into(">I", d, 4, 3), "big-endian"),
     "huge_kv_count.gguf": (lambda d: struct.pack_into("<Q", d, 16, 2**40), "counts run past"),
     "huge_tensor_count.gguf": (lambda d: struct.pack_into("<Q", d, 8, 2**33), "counts run past"),
     "unknown_type.gguf": (set_type("f32", 99), "unknown ggml type id 99"),

@@ -16,12 +16,14 @@ transformers = pytest.importorskip("transformers")
 
 # Upstream templates, verbatim from the checkpoints' tokenizer_config.json.
 LLAMA2_JINJA = (  # meta-llama/Llama-2-7b-chat-hf
-    "{% if messages[0]['role'] == 'system' %}{% set loop_messages = messages[1:] %}{% set system_message = messages[0]['content'] %}"
-    "{% else %}{% set loop_messages = messages %}{% set system_message = false %}{% endif %}{% for message in loop_messages %}"
-    "{% if (message['role'] == 'user') != (loop.index0 % 2 == 0) %}{{ raise_exception('Conversation roles must alternate "
-    "user/assistant/user/assistant/...') }}{% endif %}{% if loop.index0 == 0 and system_message != false %}{% set content = "
-    "'<<SYS>>\\n' + system_message + '\\n<</SYS>>\\n\\n' + message['content'] %}{% else %}{% set content = message['content'] %}"
-    "{% endif %}{% if message['role'] == 'user' %}{{ bos_token + '[INST] ' + content.strip() + ' [/INST]' }}"
+    "{% if messages[0]['role'] == 'system' %}{% set loop_messages = messages[1:] %}"
+    "{% set system_message = messages[0]['content'] %}{% else %}{% set loop_messages = messages %}"
+    "{% set system_message = false %}{% endif %}{% for message in loop_messages %}"
+    "{% if (message['role'] == 'user') != (loop.index0 % 2 == 0) %}{{ raise_exception('Conversation roles must "
+    "alternate user/assistant/user/assistant/...') }}{% endif %}{% if loop.index0 == 0 and system_message != false %}"
+    "{% set content = '<<SYS>>\\n' + system_message + '\\n<</SYS>>\\n\\n' + message['content'] %}{% else %}"
+    "{% set content = message['content'] %}{% endif %}{% if message['role'] == 'user' %}"
+    "{{ bos_token + '[INST] ' + content.strip() + ' [/INST]' }}"
     "{% elif message['role'] == 'assistant' %}{{ ' '  + content.strip() + ' ' + eos_token }}{% endif %}{% endfor %}"
 )
 LLAMA3_JINJA = (  # meta-llama/Meta-Llama-3-8B-Instruct
@@ -37,8 +39,8 @@ QWEN15_JINJA = (  # Qwen/Qwen1.5-*-Chat: a ChatML default system prompt written 
     "{{ '<|im_start|>assistant\\n' }}{% endif %}"
 )
 CHATML_JINJA = (  # plain ChatML, no default system prompt
-    "{% for message in messages %}{{'<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>' + '\n'}}"
-    "{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}"
+    "{% for message in messages %}{{'<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>' + "
+    "'\n'}}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}"
 )
 
 SYSTEM = {"role": "system", "content": "You are terse. Answer in one line."}
@@ -63,16 +65,18 @@ CONVERSATIONS = [
 
 def jinja_render(jinja: str, messages, add_generation_prompt: bool, bos: str = "<s>", eos: str = "</s>") -> str:
     """transformers' own rendering of a jinja chat template (its sandboxed jinja environment)."""
-    tok = transformers.PreTrainedTokenizerFast(
-        tokenizer_object=tokenizers.Tokenizer(models.WordLevel({"<unk>": 0}, unk_token="<unk>")), bos_token=bos, eos_token=eos
+    vocab = tokenizers.Tokenizer(models.WordLevel({"<unk>": 0}, unk_token="<unk>"))
+    tok = transformers.PreTrainedTokenizerFast(tokenizer_object=vocab, bos_token=bos, eos_token=eos)
+    return tok.apply_chat_template(
+        messages, chat_template=jinja, tokenize=False, add_generation_prompt=add_generation_prompt
     )
-    return tok.apply_chat_template(messages, chat_template=jinja, tokenize=False, add_generation_prompt=add_generation_prompt)
 
 
-def smollm2_jinja(path) -> str:
+@pytest.fixture(scope="module")
+def smollm2_jinja(smollm2_gguf) -> str:
+    """SmolLM2's chat template as the reference GGUF reader (the gguf package) finds it."""
     gguf = pytest.importorskip("gguf")
-    field = gguf.GGUFReader(path).fields["tokenizer.chat_template"]
-    return field.contents()
+    return gguf.GGUFReader(smollm2_gguf).fields["tokenizer.chat_template"].contents()
 
 
 # ---- renderers against the upstream jinja -------------------------------------------------------
@@ -95,13 +99,15 @@ def test_renderer_matches_upstream_jinja(name, add_generation_prompt):
     bos, eos = ("<|begin_of_text|>", "<|eot_id|>") if template == "llama3" else ("<s>", "</s>")
     for messages in CONVERSATIONS:
         want = jinja_render(jinja, messages, add_generation_prompt, bos, eos)
-        got = render_chat(template, messages, add_generation_prompt, bos_token=bos, eos_token=eos, default_system=default)
+        got = render_chat(
+            template, messages, add_generation_prompt, bos_token=bos, eos_token=eos, default_system=default
+        )
         assert got == want, messages
 
 
 @pytest.mark.parametrize("add_generation_prompt", [True, False])
-def test_smollm2_template_from_gguf(smollm2_gguf, add_generation_prompt):
-    jinja = smollm2_jinja(smollm2_gguf)
+def test_smollm2_template_from_gguf(smollm2_jinja, add_generation_prompt):
+    jinja = smollm2_jinja
     assert detect_template(jinja) == "chatml"
     default = default_system_prompt(jinja)
     assert default == "You are a helpful AI assistant named SmolLM, trained by Hugging Face"
@@ -110,11 +116,15 @@ def test_smollm2_template_from_gguf(smollm2_gguf, add_generation_prompt):
         assert render_chat("chatml", messages, add_generation_prompt, default_system=default) == want, messages
 
 
-def test_smollm2_tokenizer_apply_chat(smollm2_gguf):
+@pytest.fixture(scope="module")
+def smol(smollm2_gguf) -> Tokenizer:
     if importlib.util.find_spec("recai.text.gguf_vocab") is None:
         pytest.skip("recai.text.gguf_vocab (vocab_from_gguf) is not written yet")
-    tok = Tokenizer.from_pretrained(smollm2_gguf)
-    jinja = smollm2_jinja(smollm2_gguf)
+    return Tokenizer.from_pretrained(smollm2_gguf)
+
+
+def test_smollm2_tokenizer_apply_chat(smol, smollm2_jinja):
+    tok, jinja = smol, smollm2_jinja
     assert tok.chat_template_jinja == jinja
     for messages in CONVERSATIONS:
         for add in (True, False):
@@ -123,18 +133,21 @@ def test_smollm2_tokenizer_apply_chat(smollm2_gguf):
     assert ids[:3] == [tok.token_to_id("<|im_start|>"), tok.token_to_id("system"), tok.token_to_id("\u010a")]
 
 
-@pytest.mark.parametrize("template", ["chatml", "llama2", "llama3"])
-@pytest.mark.parametrize("default", [None, "You are \"Rec\", a helper.\nBe kind: don't\\guess — ünïcode 😀 {{ not jinja }}"])
+TRICKY_DEFAULT = "You are \"Rec\", a helper.\nBe kind: don't\\guess — ünïcode 😀 {{ not jinja }} {% raw %}"
+
+
+@pytest.mark.parametrize(
+    "template, default", [("chatml", None), ("chatml", TRICKY_DEFAULT), ("llama2", None), ("llama3", None)]
+)
 def test_to_jinja_renders_like_us(template, default):
-    if template != "chatml" and default is not None:
-        pytest.skip("default system prompts are a chatml feature")
     jinja = to_jinja(template, default)
     assert detect_template(jinja) == template
     assert default_system_prompt(jinja) == default
     for messages in CONVERSATIONS:
         for add in (True, False):
             want = jinja_render(jinja, messages, add)
-            assert render_chat(template, messages, add, bos_token="<s>", eos_token="</s>", default_system=default) == want
+            got = render_chat(template, messages, add, bos_token="<s>", eos_token="</s>", default_system=default)
+            assert got == want
 
 
 def test_llama2_needs_alternating_roles():
@@ -174,6 +187,8 @@ def test_detect_template():
     assert detect_template(None, ["<s>", "</s>"]) is None
     mistral = "{{ bos_token }}{% for m in messages %}{{ '[INST] ' + m['content'] + ' [/INST]' }}{% endfor %}"
     assert detect_template(mistral, ["<|im_start|>", "<|im_end|>"]) is None  # a jinja we do not know wins over tokens
+    llama31 = LLAMA3_JINJA.replace("{% set loop_messages", "{{ 'Cutting Knowledge Date: December 2023' }}{% set loop_messages")
+    assert detect_template(llama31) is None
     # A system turn built from message content is not a default prompt.
     assert default_system_prompt("{{ '<|im_start|>system\\n' + messages[0]['content'] + '<|im_end|>\\n' }}") is None
 
@@ -219,7 +234,9 @@ def make_checkpoint(directory, family: str):
             [decoders.Replace("\u2581", " "), decoders.ByteFallback(), decoders.Fuse(), decoders.Strip(" ", 1, 0)]
         )
         alphabet, extra = [], [f"<0x{b:02X}>" for b in range(256)]
-    trainer = trainers.BpeTrainer(vocab_size=700, special_tokens=specials + extra, initial_alphabet=alphabet, show_progress=False)
+    trainer = trainers.BpeTrainer(
+        vocab_size=700, special_tokens=specials + extra, initial_alphabet=alphabet, show_progress=False
+    )
     tok.train_from_iterator(TRAIN_TEXT, trainer)
     data = json.loads(tok.to_str())
     # Byte pieces belong to the model's vocabulary (for byte fallback), not to the added tokens.
@@ -246,7 +263,8 @@ def make_checkpoint(directory, family: str):
 
 SAMPLES = [
     "Hello world", "  two  spaces ", "line\nbreak\ttab", "café 日本語 😀 👨‍👩‍👧", "x = f(12345) ** 2", "",
-    "<|im_start|>user\nhi<|im_end|>", "<s>[INST] hi [/INST]", "<|begin_of_text|><|start_header_id|>user<|end_header_id|>",
+    "<|im_start|>user\nhi<|im_end|>", "<s>[INST] hi [/INST]",
+    "<|begin_of_text|><|start_header_id|>user<|end_header_id|>",
 ]
 
 
@@ -277,7 +295,8 @@ def test_checkpoint_and_save_round_trip(tmp_path, family):
     # Saving: transformers loads what we wrote as the same tokenizer, with a jinja rendering like ours.
     assert_same_as_transformers(ours, transformers.AutoTokenizer.from_pretrained(tmp_path / "saved"))
     again = Tokenizer.from_pretrained(tmp_path / "saved")
-    for attr in ("vocab_size", "bos_id", "eos_id", "pad_id", "unk_id", "add_bos", "add_eos", "stop_ids", "chat_template", "default_system"):
+    attrs = ("vocab_size", "bos_id", "eos_id", "pad_id", "unk_id", "add_bos", "add_eos", "stop_ids", "chat_template")
+    for attr in (*attrs, "default_system"):
         assert getattr(again, attr) == getattr(ours, attr), attr
 
 
@@ -296,10 +315,8 @@ def test_encode_chat_has_one_bos(tmp_path):
     assert tok.decode(ids) == tok.apply_chat(CONVERSATIONS[1])
 
 
-def test_smollm2_save_round_trip(smollm2_gguf, tmp_path):
-    if importlib.util.find_spec("recai.text.gguf_vocab") is None:
-        pytest.skip("recai.text.gguf_vocab (vocab_from_gguf) is not written yet")
-    ours = Tokenizer.from_pretrained(smollm2_gguf)
+def test_smollm2_save_round_trip(smol, tmp_path):
+    ours = smol
     ours.save_pretrained(tmp_path)
     ref = transformers.AutoTokenizer.from_pretrained(tmp_path)
     assert_same_as_transformers(ours, ref)

@@ -1,5 +1,6 @@
 """recai.text.gguf_vocab against transformers' GGUF tokenizer (SmolLM2) and sentencepiece (stories260K tok512)."""
 import random
+from pathlib import Path
 
 import gguf
 import pytest
@@ -10,9 +11,11 @@ from recai.errors import TokenizerError
 from recai.nn.gguf import read_gguf
 from recai.text.gguf_vocab import vocab_from_gguf
 
-WORDS = ["the", "The", "hello", "world", "recommend", "tokenizer", "don't", "WE'LL", "it's", "naïve", "café",
-         "Straße", "Привет", "мир", "Γειά", "σου", "مرحبا", "שלום", "नमस्ते", "你好", "世界", "こんにちは", "カタカナ",
-         "안녕하세요", "ﬁ", "ａｂｃ", "e\u0301", "x\u200by", "snake_case", "camelCase", "http://a.b/c?d=1"]  # fmt: skip
+WORDS = [
+    "the", "The", "hello", "world", "recommend", "tokenizer", "don't", "WE'LL", "it's", "naïve", "café", "Straße",
+    "Привет", "мир", "Γειά", "σου", "مرحبا", "שלום", "नमस्ते", "你好", "世界", "こんにちは", "カタカナ", "안녕하세요",
+    "ﬁ", "ａｂｃ", "e\u0301", "x\u200by", "snake_case", "camelCase", "http://a.b/c?d=1",
+]  # fmt: skip
 PUNCT = [".", ",", "!", "?", ";", ":", "...", "—", "(", ")", "[", "]", "{", "}", "\"", "'", "#", "$", "%", "&",
          "*", "+", "-", "=", "/", "\\", "<", ">", "|", "~", "`", "^", "@", "->", "==", "**"]  # fmt: skip
 NUMBERS = ["0", "7", "42", "123", "2024", "3.14159", "1,000,000", "12345678901234567890", "٣", "½"]
@@ -50,8 +53,9 @@ SMOL_CORPUS = corpus(SMOL_SPECIALS) + [
 @pytest.fixture(scope="module")
 def smol(smollm2_gguf):
     transformers = pytest.importorskip("transformers")
-    hf = transformers.AutoTokenizer.from_pretrained(str(smollm2_gguf.parent), gguf_file=smollm2_gguf.name)
-    return vocab_from_gguf(smollm2_gguf), hf
+    path = Path(smollm2_gguf)
+    hf = transformers.AutoTokenizer.from_pretrained(str(path.parent), gguf_file=path.name)
+    return vocab_from_gguf(path), hf
 
 
 def smollm_split(hf) -> Tokenizer:
@@ -98,7 +102,8 @@ def test_smollm2_special_tokens_and_facts(smol, smollm2_gguf):
     assert (vocab.bos_id, vocab.eos_id, vocab.pad_id, vocab.unk_id) == (1, 2, 2, 0)
     assert (vocab.add_bos, vocab.add_eos) == (False, False)
     assert vocab.chat_template == md["tokenizer.chat_template"] and vocab.chat_template.startswith("{% for message")
-    assert vocab.special_tokens[:3] == ["<|endoftext|>", "<|im_start|>", "<|im_end|>"] and len(vocab.special_tokens) == 17
+    assert vocab.special_tokens[:3] == ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
+    assert len(vocab.special_tokens) == 17
     tok = vocab.tokenizer
     assert tok.get_vocab_size() == 49152  # special tokens kept their ids, nothing was appended
     assert tok.encode("<|im_start|>user\nhi<|im_end|>", add_special_tokens=False).ids == [1, 4093, 198, 6004, 2]
@@ -106,6 +111,8 @@ def test_smollm2_special_tokens_and_facts(smol, smollm2_gguf):
     assert tok.decode([1, 6004, 2], skip_special_tokens=True) == "hi"
     # smollm splits digits one by one, like llama.cpp and SmolLM2's own tokenizer.json
     assert len(tok.encode("12345", add_special_tokens=False).ids) == 5
+    copy = Tokenizer.from_str(tok.to_str())  # serialisable, as recai.text's backend needs
+    assert copy.encode("<|im_start|>a  12\r\n").ids == tok.encode("<|im_start|>a  12\r\n").ids
 
 
 def test_vocab_from_parsed_file_equals_from_path(smollm2_gguf):
@@ -174,6 +181,8 @@ def test_sentencepiece_facts_and_bos(tok512):
     # control-token text maps to its id, and the dummy prefix comes back after it (llama.cpp does too)
     assert vocab.tokenizer.encode("<s>hi", add_special_tokens=False).ids == [1] + sp.encode("hi")
     assert vocab.tokenizer.get_vocab_size() == sp.vocab_size()
+    copy = Tokenizer.from_str(vocab.tokenizer.to_str())  # serialisable, as recai.text's backend needs
+    assert copy.encode(" Once  upon\ta time ").ids == vocab.tokenizer.encode(" Once  upon\ta time ").ids
 
 
 # --- small synthetic byte-level vocabularies ----------------------------------------------------
@@ -241,6 +250,8 @@ def test_llama3_split_and_ignore_merges(tmp_path):
     assert tok.encode("ab", add_special_tokens=False).tokens == ["ab"]
     plain = vocab_from_gguf(write_bpe(tmp_path / "bpe2.gguf", "gpt2")).tokenizer
     assert plain.encode("ab", add_special_tokens=False).tokens == ["a", "b"]
+    # Llama-3-style vocabularies get BOS by default in llama.cpp, others do not
+    assert tok.encode("ab").tokens == ["<|x|>", "ab"] and plain.encode("ab").tokens == ["a", "b"]
 
 
 @pytest.mark.parametrize(
@@ -254,6 +265,7 @@ def test_llama3_split_and_ignore_merges(tmp_path):
         ((), {"tokenizer.ggml.bos_token_id": 10**6}, "tokenizer.ggml.bos_token_id is 1000000"),
         ((), {"tokenizer.ggml.token_type": [1, 1]}, "token_type has 2 entries"),
         ((), {"tokenizer.ggml.model": "llama"}, "missing tokenizer metadata key 'tokenizer.ggml.scores'"),
+        ((), {"tokenizer.ggml.pre": 5}, "tokenizer.ggml.pre is 5, expected a string"),
     ],
 )
 def test_bad_tokenizer_metadata_raises_naming_file_and_key(tmp_path, drop, extra, what):

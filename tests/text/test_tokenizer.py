@@ -2,6 +2,7 @@
 sentencepiece itself for tok512; the sentencepiece save round trip; errors on bad input.
 (Chat formats and the tokenizer.json save round trips through transformers are in test_chat.py.)"""
 import importlib.util
+import json
 import random
 
 import pytest
@@ -74,7 +75,9 @@ def smol_ref(smollm2_gguf):
 
 def test_smollm2_metadata(smol, smol_ref):
     assert smol.vocab_size == len(smol_ref) == 49152
-    assert (smol.bos_id, smol.eos_id, smol.pad_id) == (smol_ref.bos_token_id, smol_ref.eos_token_id, smol_ref.pad_token_id)
+    assert (smol.bos_id, smol.eos_id, smol.pad_id) == (
+        smol_ref.bos_token_id, smol_ref.eos_token_id, smol_ref.pad_token_id
+    )
     assert smol.add_bos is False  # tokenizer.ggml.add_bos_token is false in this file
     assert smol.token_to_id("<|im_end|>") in smol.stop_ids
     assert smol.chat_template == "chatml"
@@ -157,7 +160,8 @@ def test_tok512_save_round_trip(tok512, tmp_path):
     tok512.save_pretrained(tmp_path)
     assert (tmp_path / "tokenizer.model").read_bytes() == open(TOK512, "rb").read()
     again = Tokenizer.from_pretrained(tmp_path)
-    for attr in ("vocab_size", "bos_id", "eos_id", "pad_id", "unk_id", "add_bos", "add_eos", "stop_ids", "chat_template"):
+    attrs = ("vocab_size", "bos_id", "eos_id", "pad_id", "unk_id", "add_bos", "add_eos", "stop_ids", "chat_template")
+    for attr in attrs:
         assert getattr(again, attr) == getattr(tok512, attr), attr
     for text in corpus(50):
         assert again.encode(text) == tok512.encode(text)
@@ -196,6 +200,35 @@ def test_encode_accepts_only_text_and_decode_checks_ids(tok512):
 def test_directory_with_tok_model_loads(tmp_path):
     (tmp_path / "tok512.model").write_bytes(open(TOK512, "rb").read())
     assert Tokenizer.from_pretrained(tmp_path).vocab_size == 512
+
+
+def test_directory_metadata_files(tmp_path):
+    (tmp_path / "tokenizer.model").write_bytes(open(TOK512, "rb").read())
+    special_map = {"pad_token": {"content": "<unk>", "special": True}, "eos_token": "<s>"}
+    (tmp_path / "special_tokens_map.json").write_text(json.dumps(special_map))
+    config = {"eos_token": "</s>", "add_bos_token": False, "chat_template": "ignored"}
+    (tmp_path / "tokenizer_config.json").write_text(json.dumps(config))
+    (tmp_path / "generation_config.json").write_text('{"eos_token_id": [2, 7]}')
+    chatml = "{% for m in messages %}<|im_start|>{{ m['content'] }}<|im_end|>{% endfor %}"
+    (tmp_path / "chat_template.jinja").write_text(chatml)
+    tok = Tokenizer.from_pretrained(tmp_path)
+    assert tok.pad_id == 0  # from special_tokens_map.json, as an AddedToken dict
+    assert tok.eos_id == 2  # tokenizer_config.json wins over special_tokens_map.json
+    assert tok.add_bos is False and tok.encode("hi")[0] != 1
+    assert tok.stop_ids == {2, 7}  # generation_config.json's EOS list
+    assert tok.chat_template == "chatml"  # chat_template.jinja wins over the config's entry
+
+
+def test_gguf_in_a_directory_and_as_parsed_file(smollm2_gguf, tmp_path):
+    requires_gguf_vocab()
+    from recai.nn.gguf import read_gguf
+
+    (tmp_path / "model.gguf").symlink_to(smollm2_gguf)
+    by_dir = Tokenizer.from_pretrained(tmp_path)
+    parsed = Tokenizer.from_gguf(read_gguf(smollm2_gguf))
+    assert parsed.source == str(smollm2_gguf)
+    for tok in (by_dir, parsed):
+        assert tok.vocab_size == 49152 and tok.encode("Hello world") == [19556, 905]
 
 
 def test_empty_directory_names_the_directory(tmp_path):
