@@ -93,17 +93,22 @@ def rope_inv_freq(cfg: LlamaConfig) -> torch.Tensor:
 
 
 def rope_tables(cfg: LlamaConfig, n_pos: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """cos, sin tables (n_pos, head_dim) in the rotate-half layout, fp32."""
+    """cos and signed-sin tables (n_pos, head_dim) for the rotate-half layout, fp32.
+
+    The sine table carries the rotation's sign (-sin on the first half, +sin on the second) so that
+    apply_rope swaps the halves without negating them.
+    """
     freqs = torch.outer(torch.arange(n_pos, dtype=torch.float32), rope_inv_freq(cfg))
-    emb = torch.cat([freqs, freqs], dim=-1)
-    return emb.cos(), emb.sin()
+    return torch.cat([freqs, freqs], dim=-1).cos(), torch.cat([-freqs.sin(), freqs.sin()], dim=-1)
 
 
-def apply_rope(x, cos, sin):
-    """x: (B, H, T, D); cos/sin: (B or 1, 1, T, D). Rotate-half layout (pairs i and i + D/2)."""
+def apply_rope(x, cos, sin_signed):
+    """x: (B, H, T, D); tables (B or 1, 1, T, D). Rotate-half layout: pairs are (i, i + D/2).
+
+    x*cos + rotate_half(x)*sin, where rotate_half(x) = (-x2, x1) = (x2, x1) * sign.
+    """
     d = x.shape[-1] // 2
-    rotated = torch.cat([-x[..., d:], x[..., :d]], dim=-1)
-    return x * cos + rotated * sin
+    return torch.addcmul(x * cos, torch.cat([x[..., d:], x[..., :d]], dim=-1), sin_signed)
 
 
 class KVCache(nn.Module):

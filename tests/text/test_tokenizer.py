@@ -168,7 +168,7 @@ def test_tok512_save_round_trip(tok512, tmp_path):
 
 
 def test_tok512_save_loads_in_transformers(tok512, tmp_path):
-    # transformers reads tokenizer.model through protobuf, which is not among the test dependencies.
+    # transformers reads tokenizer.model through protobuf (in the test extras); skip where it is absent.
     pytest.importorskip("google.protobuf", reason="transformers needs protobuf to read a sentencepiece model")
     transformers = pytest.importorskip("transformers")
     tok512.save_pretrained(tmp_path)
