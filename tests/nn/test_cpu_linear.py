@@ -1,0 +1,79 @@
+"""Prepacked CPU linears give the same answer as nn.Linear and never serve stale weights."""
+import pytest
+import torch
+from torch import nn
+
+from recai.nn import cpu_linear
+from recai.nn.cpu_linear import fused_linear, linear
+
+pytestmark = pytest.mark.skipif(not cpu_linear._enabled, reason="this torch build has no oneDNN linear ops")
+
+
+def layers(bias=False, dtype=torch.float32):
+    torch.manual_seed(0)
+    return tuple(nn.Linear(32, n, bias=bias).to(dtype) for n in (32, 8, 8))
+
+
+@pytest.mark.parametrize("dtype,tol", [(torch.float32, 1e-5), (torch.bfloat16, 2e-2)])
+@pytest.mark.parametrize("bias", [False, True])
+def test_fused_equals_separate(dtype, tol, bias):
+    mods = layers(bias, dtype)
+    x = torch.randn(3, 1, 32, dtype=dtype)
+    with torch.inference_mode():
+        got = fused_linear(mods, x)
+    for m, y in zip(mods, got):
+        ref = m(x)
+        assert y.shape == ref.shape
+        assert (y.float() - ref.float()).abs().max().item() <= tol * max(1.0, ref.abs().max().item())
+    assert mods[0].__dict__["_recai_packed"].weight is not None  # the packed path was really taken
+
+
+def test_inplace_update_invalidates_the_packed_copy():
+    (m,) = layers()[:1]
+    x = torch.randn(1, 32)
+    with torch.inference_mode():
+        before = linear(m, x)
+    with torch.no_grad():
+        m.weight.add_(1.0)  # e.g. an optimizer step or a LoRA merge
+    with torch.inference_mode():
+        after = linear(m, x)
+    assert torch.allclose(after, m(x).detach(), atol=1e-5)
+    assert not torch.allclose(before, after)
+
+
+def test_swapped_parameter_and_module_are_noticed():
+    mods = layers()
+    x = torch.randn(1, 32)
+    with torch.inference_mode():
+        fused_linear(mods, x)
+    mods[1].weight = nn.Parameter(torch.zeros(8, 32))
+    with torch.inference_mode():
+        assert torch.count_nonzero(fused_linear(mods, x)[1]) == 0
+    replaced = (mods[0], nn.Linear(32, 8, bias=False), mods[2])
+    with torch.no_grad():
+        replaced[1].weight.fill_(1.0)
+    with torch.inference_mode():
+        out = fused_linear(replaced, x)[1]
+    assert torch.allclose(out, x.sum(-1, keepdim=True).expand(1, 8), atol=1e-5)
+
+
+def test_dtype_change_is_noticed():
+    (m,) = layers()[:1]
+    x = torch.randn(1, 32)
+    with torch.inference_mode():
+        linear(m, x)
+    m.to(torch.bfloat16)
+    with torch.inference_mode():
+        y = linear(m, x.bfloat16())
+    assert y.dtype == torch.bfloat16
+    assert torch.allclose(y.float(), m(x.bfloat16()).float(), atol=2e-2)
+
+
+def test_training_and_large_batches_use_the_plain_path():
+    (m,) = layers()[:1]
+    x = torch.randn(1, 32, requires_grad=True)
+    linear(m, x).sum().backward()  # autograd on: must go through nn.Linear and give gradients
+    assert m.weight.grad is not None
+    with torch.inference_mode():
+        big = torch.randn(cpu_linear.MAX_ROWS + 1, 32)
+        assert torch.equal(linear(m, big), m(big))
