@@ -216,8 +216,6 @@ class Llama(nn.Module):
 
     def _rope(self, positions, dtype):
         """positions: (T,) shared or (B, T) per row → cos/sin shaped (1|B, 1, T, D) for broadcasting."""
-        if int(positions.max()) >= self.rope_cos.shape[0]:
-            raise ValueError(f"position {int(positions.max())} is beyond max_seq_len={self.cfg.max_seq_len}")
         cos, sin = self.rope_cos[positions].to(dtype), self.rope_sin[positions].to(dtype)
         if positions.dim() == 1:
             return cos[None, None], sin[None, None]
@@ -253,6 +251,11 @@ class Llama(nn.Module):
         """
         B, T = tokens.shape
         dev = tokens.device
+        # Derived positions never exceed pos + T - 1, so this check needs no device sync;
+        # explicit positions are rare enough to pay for one.
+        top = pos + T - 1 if positions is None else int(positions.max())
+        if top >= self.rope_cos.shape[0]:
+            raise ValueError(f"position {top} is beyond max_seq_len={self.cfg.max_seq_len}")
         if positions is None:
             if attention_mask is None:
                 positions = torch.arange(pos, pos + T, device=dev)

@@ -295,6 +295,9 @@ def load_gguf(path: Path, dtype=torch.float32, device=None) -> Llama:
     from recai.nn.gguf import read_gguf
 
     g = read_gguf(path)
+    if "rope_freqs.weight" in g.tensors:
+        raise CheckpointError(f"{path}: per-dimension RoPE frequency factors (rope_freqs.weight, Llama-3.1 "
+                              f"style GGUF) are not supported yet; convert the HF checkpoint instead")
     emb = g.tensors.get("token_embd.weight")
     cfg = config_from_gguf(g.metadata, path, emb.shape[0] if emb else None)
     cfg.tie_embeddings = "output.weight" not in g.tensors
