@@ -56,15 +56,24 @@ def weight_bytes(model: Llama) -> int:
     return sum(p.numel() * p.element_size() for p in unique)
 
 
-def timed(fn, reps: int) -> float:
-    """Median wall time of `reps` calls after one warm-up call."""
-    fn()
-    times = []
+def timed_pair(ours, theirs, reps: int) -> tuple[float, float]:
+    """Median wall times of two callables, alternated rep by rep after a warm-up of each.
+
+    Alternating makes a noisy neighbour (this VM has them) slow both sides alike instead of one.
+    """
+    ours()
+    if theirs:
+        theirs()
+    t_ours, t_theirs = [], []
     for _ in range(reps):
         t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times)
+        ours()
+        t_ours.append(time.perf_counter() - t)
+        if theirs:
+            t = time.perf_counter()
+            theirs()
+            t_theirs.append(time.perf_counter() - t)
+    return statistics.median(t_ours), statistics.median(t_theirs) if theirs else float("nan")
 
 
 def prompts(batch: int, length: int, vocab: int) -> torch.Tensor:
@@ -125,19 +134,25 @@ def main() -> None:
         print(f"{dtype_name}: {wb / 1e6:.0f} MB of weights per step; bound {bound:.1f} tok/s at the copy bandwidth, "
               f"{rbw / wb:.1f} tok/s at the read bandwidth")
         ids = prompts(1, args.prefill_len, model.cfg.vocab_size)
-        t_ours = timed(lambda: ours_prefill(model, ids), args.reps)
-        t_hf = timed(lambda: hf_prefill(hf, ids), args.reps) if hf else float("nan")
+        t_ours, t_hf = timed_pair(lambda: ours_prefill(model, ids), hf and (lambda: hf_prefill(hf, ids)), args.reps)
         rows.append((dtype_name, f"prefill {args.prefill_len}", 1, args.prefill_len / t_ours,
                      args.prefill_len / t_hf, t_hf / t_ours, None))
         for b in (int(x) for x in args.batches.split(",")):
             ids = prompts(b, args.decode_prompt_len, model.cfg.vocab_size)
             new = args.new_tokens
-            t_ours = timed(lambda: ours_decode(model, ids, new), args.reps)
-            t_hf = timed(lambda: hf_decode(hf, ids, new), args.reps) if hf else float("nan")
+            t_ours, t_hf = timed_pair(lambda: ours_decode(model, ids, new),
+                                      hf and (lambda: hf_decode(hf, ids, new)), args.reps)
             per_seq = new / t_ours
             rows.append((dtype_name, f"decode {new}", b, b * per_seq, b * new / t_hf, t_hf / t_ours,
                          (per_seq / bound, per_seq / (rbw / wb))))
         del model, hf
+    # The VM's bandwidth drifts; measure again and keep the best figure (the stricter bound).
+    bw2, rbw2 = copy_bandwidth(), read_bandwidth()
+    if bw2 > bw or rbw2 > rbw:
+        scale_c, scale_r = bw / max(bw, bw2), rbw / max(rbw, rbw2)
+        rows = [r if r[6] is None else (*r[:6], (r[6][0] * scale_c, r[6][1] * scale_r)) for r in rows]
+        print(f"bandwidth re-measured after the runs: copy {bw2 / 1e9:.1f} GB/s, read {rbw2 / 1e9:.1f} GB/s; "
+              f"shares below use the higher of the two measurements")
     print()
     print("| dtype | phase | batch | recai tok/s | transformers tok/s | speed-up | steps/s vs bound (copy bw / read bw) |")
     print("|---|---|---|---|---|---|---|")

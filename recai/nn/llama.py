@@ -155,7 +155,15 @@ class Attention(nn.Module):
         # mask None means "plain causal over the whole key range" (T == keys) or "see all keys" (T == 1).
         causal = mask is None and T > 1
         gqa = self.n_kv_heads != self.n_heads
-        y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=causal, enable_gqa=gqa)
+        if T == 1 and gqa:
+            # Decoding: the G query heads that share a K/V head go through attention as G query rows
+            # of that one head. Same arithmetic, but each cached K/V is read once, not G times
+            # (several times faster on CPU, bf16 especially).
+            G = self.n_heads // self.n_kv_heads
+            y = F.scaled_dot_product_attention(q.reshape(B, self.n_kv_heads, G, self.head_dim), k, v, attn_mask=mask)
+            y = y.reshape(B, self.n_heads, 1, self.head_dim)
+        else:
+            y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=causal, enable_gqa=gqa)
         return linear(self.wo, y.transpose(1, 2).reshape(B, T, -1))
 
 
