@@ -118,9 +118,8 @@ def main() -> None:
 
     path = Path(args.model) if Path(args.model).exists() else fetch(args.model)
     bw, rbw = copy_bandwidth(), read_bandwidth()
-    print(f"model {path.name}; threads {args.threads}; copy bandwidth {bw / 1e9:.1f} GB/s (STREAM convention: "
-          f"bytes read + written); read bandwidth {rbw / 1e9:.1f} GB/s")
-    rows = []
+    print(f"model {path.name}; threads {args.threads}")
+    rows = []  # (dtype, phase, batch, recai tok/s, transformers tok/s, steps/s or None, weight bytes)
     for dtype_name in args.dtypes.split(","):
         dtype = getattr(torch, dtype_name)
         model = Llama.from_pretrained(path, dtype=dtype)
@@ -130,35 +129,31 @@ def main() -> None:
 
             hf = AutoModelForCausalLM.from_pretrained(path.parent, gguf_file=path.name, dtype=dtype).eval()
         wb = weight_bytes(model)
-        bound = bw / wb  # tokens/s at batch 1 if only weight traffic mattered
-        print(f"{dtype_name}: {wb / 1e6:.0f} MB of weights per step; bound {bound:.1f} tok/s at the copy bandwidth, "
-              f"{rbw / wb:.1f} tok/s at the read bandwidth")
         ids = prompts(1, args.prefill_len, model.cfg.vocab_size)
         t_ours, t_hf = timed_pair(lambda: ours_prefill(model, ids), hf and (lambda: hf_prefill(hf, ids)), args.reps)
         rows.append((dtype_name, f"prefill {args.prefill_len}", 1, args.prefill_len / t_ours,
-                     args.prefill_len / t_hf, t_hf / t_ours, None))
+                     args.prefill_len / t_hf, None, wb))
         for b in (int(x) for x in args.batches.split(",")):
             ids = prompts(b, args.decode_prompt_len, model.cfg.vocab_size)
             new = args.new_tokens
             t_ours, t_hf = timed_pair(lambda: ours_decode(model, ids, new),
                                       hf and (lambda: hf_decode(hf, ids, new)), args.reps)
-            per_seq = new / t_ours
-            rows.append((dtype_name, f"decode {new}", b, b * per_seq, b * new / t_hf, t_hf / t_ours,
-                         (per_seq / bound, per_seq / (rbw / wb))))
+            rows.append((dtype_name, f"decode {new}", b, b * new / t_ours, b * new / t_hf, new / t_ours, wb))
         del model, hf
-    # The VM's bandwidth drifts; measure again and keep the best figure (the stricter bound).
-    bw2, rbw2 = copy_bandwidth(), read_bandwidth()
-    if bw2 > bw or rbw2 > rbw:
-        scale_c, scale_r = bw / max(bw, bw2), rbw / max(rbw, rbw2)
-        rows = [r if r[6] is None else (*r[:6], (r[6][0] * scale_c, r[6][1] * scale_r)) for r in rows]
-        print(f"bandwidth re-measured after the runs: copy {bw2 / 1e9:.1f} GB/s, read {rbw2 / 1e9:.1f} GB/s; "
-              f"shares below use the higher of the two measurements")
+    # This VM's bandwidth drifts: measure again after the runs and keep the higher figure, which
+    # gives the stricter bound.
+    bw, rbw = max(bw, copy_bandwidth()), max(rbw, read_bandwidth())
+    print(f"copy bandwidth {bw / 1e9:.1f} GB/s (STREAM convention: bytes read + written), "
+          f"read bandwidth {rbw / 1e9:.1f} GB/s; best of a measurement before and after the runs")
+    for dtype_name, wb in dict((r[0], r[6]) for r in rows).items():
+        print(f"{dtype_name}: {wb / 1e6:.0f} MB of weights per step; bound {bw / wb:.1f} tok/s at the copy "
+              f"bandwidth, {rbw / wb:.1f} tok/s at the read bandwidth")
     print()
     print("| dtype | phase | batch | recai tok/s | transformers tok/s | speed-up | steps/s vs bound (copy bw / read bw) |")
     print("|---|---|---|---|---|---|---|")
-    for dt, phase, b, ours, theirs, ratio, frac in rows:
-        share = "" if frac is None else f"{100 * frac[0]:.0f}% / {100 * frac[1]:.0f}%"
-        print(f"| {dt} | {phase} | {b} | {ours:.1f} | {theirs:.1f} | {ratio:.2f}x | {share} |")
+    for dt, phase, b, ours, theirs, steps, wb in rows:
+        share = "" if steps is None else f"{100 * steps * wb / bw:.0f}% / {100 * steps * wb / rbw:.0f}%"
+        print(f"| {dt} | {phase} | {b} | {ours:.1f} | {theirs:.1f} | {theirs and ours / theirs:.2f}x | {share} |")
     print("\nDecode timings include the short prompt's prefill; tok/s counts all sequences in the batch;")
     print("the bound is one step per full read of the weights, so a batch of 8 is compared by steps/s.")
 

@@ -48,16 +48,18 @@ def _add_fetch(sub) -> None:
     p.set_defaults(func=cmd_fetch)
 
 
-def find_tokenizer(model_path: Path) -> Path:
-    """Where a model's tokenizer lives when --tokenizer is not given."""
-    if model_path.is_dir() or model_path.suffix == ".gguf":
-        return model_path
-    for pattern in ("tokenizer.model", "tok*.model", "tokenizer.json"):
-        found = sorted(model_path.parent.glob(pattern))
-        if found:
-            return found[0]
-    raise RecaiError(f"no tokenizer found beside {model_path} (looked for tokenizer.model, tok*.model, "
-                     f"tokenizer.json); pass --tokenizer PATH")
+def load_tokenizer(model_path: Path, explicit: Path | None = None):
+    """The tokenizer given with --tokenizer, else the one inside (HF dir, GGUF) or beside the model."""
+    from recai.errors import TokenizerError
+    from recai.text import Tokenizer
+
+    if explicit is not None:
+        return Tokenizer.from_pretrained(explicit)
+    where = model_path if model_path.is_dir() or model_path.suffix == ".gguf" else model_path.parent
+    try:
+        return Tokenizer.from_pretrained(where)
+    except TokenizerError as e:
+        raise RecaiError(f"tokenizer for {model_path}: {e}; pass --tokenizer PATH") from e
 
 
 def cmd_generate(args) -> int:
@@ -66,19 +68,17 @@ def cmd_generate(args) -> int:
     from recai.generation import GenerationConfig, stream
     from recai.hub import resolve
     from recai.nn.llama import Llama
-    from recai.text import Tokenizer
 
     if args.model.startswith("openai:"):
         raise RecaiError("openai: models are served remotely; `recai generate` runs local models only")
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     model_path = resolve(args.model)
-    tokenizer = Tokenizer.from_pretrained(Path(args.tokenizer) if args.tokenizer else find_tokenizer(model_path))
+    tokenizer = load_tokenizer(model_path, Path(args.tokenizer) if args.tokenizer else None)
     model = Llama.from_pretrained(model_path, dtype=getattr(torch, args.dtype), device=device)
     if args.chat is not None:
         messages = ([{"role": "system", "content": args.system}] if args.system else [])
         messages.append({"role": "user", "content": args.chat})
-        # The template already carries BOS where the model wants one.
-        ids = tokenizer.encode(tokenizer.apply_chat(messages), add_bos=False)
+        ids = tokenizer.encode_chat(messages)
     else:
         ids = tokenizer.encode(args.prompt)
     if not ids:

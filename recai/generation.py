@@ -7,7 +7,7 @@ catalog titles or a JSON grammar.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable, Iterator, Sequence
 
 import torch
@@ -48,7 +48,6 @@ class Generation:
     text: str | None = None
     finish_reason: str = "length"  # "length" | "stop"
     prompt_tokens: int = 0
-    extra: dict = field(default_factory=dict)
 
 
 # ---- logits → next token --------------------------------------------------------------------
@@ -128,20 +127,23 @@ def decode_steps(model, prompts: list[list[int]], cfg: GenerationConfig, stop_id
         generator = torch.Generator(device=device).manual_seed(cfg.seed)
     stop = torch.tensor(sorted(stop_ids), dtype=torch.long, device=device)
     done = torch.zeros(B, dtype=torch.bool, device=device)
-    history = ids  # (B, L): what repetition penalty and logits processors see (padding included)
+    # Prompt plus generated tokens (padding included): what repetition penalty and logits
+    # processors see. Preallocated so a step writes one column instead of copying the sequence.
+    history = torch.empty((B, total), dtype=torch.long, device=device)
+    history[:, :P] = ids
     step_in, pos = ids, 0
     for _ in range(cfg.max_new_tokens):
         am = full_mask[:, :pos + step_in.shape[1]] if ragged else None
         logits = model(step_in, caches=caches, pos=pos, attention_mask=am, last_only=True)[:, -1]
         pos += step_in.shape[1]
-        tok = next_tokens(logits, history, cfg, generator)
+        tok = next_tokens(logits, history[:, :pos], cfg, generator)
         tok = torch.where(done, torch.full_like(tok, pad_id), tok)
         yield tok
         done |= torch.isin(tok, stop)
         if bool(done.all()):
             return
+        history[:, pos] = tok
         step_in = tok[:, None]
-        history = torch.cat([history, step_in], dim=1)
 
 
 def _stop_string_cut(text: str, stop_strings: Sequence[str]) -> int | None:

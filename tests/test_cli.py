@@ -37,7 +37,8 @@ def test_missing_tokenizer_is_a_clear_error(tmp_path, stories_dir):
     shutil.copy(stories_dir / "stories260K.bin", tmp_path / "model.bin")
     res = recai("generate", "--model", str(tmp_path / "model.bin"), "--prompt", "hi")
     assert res.returncode == 2
-    assert "no tokenizer found beside" in res.stderr.decode() and "--tokenizer" in res.stderr.decode()
+    err = res.stderr.decode()
+    assert "no tokenizer found" in err and "model.bin" in err and "--tokenizer" in err
 
 
 def test_unknown_model_spec_is_a_clear_error(tmp_path):

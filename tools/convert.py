@@ -16,15 +16,14 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from recai.cli import find_tokenizer  # noqa: E402
+from recai.cli import load_tokenizer  # noqa: E402
 from recai.errors import RecaiError  # noqa: E402
 from recai.nn.llama import Llama  # noqa: E402
-from recai.text import Tokenizer  # noqa: E402
 
 
 def convert(source: Path, out: Path, tokenizer: Path | None = None, dtype: str = "float32") -> None:
     model = Llama.from_pretrained(source, dtype=getattr(torch, dtype))
-    tok = Tokenizer.from_pretrained(tokenizer or find_tokenizer(source))
+    tok = load_tokenizer(source, tokenizer)
     model.save_pretrained(out, tokenizer=tok)
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 
 from recai.errors import CheckpointError
-from recai.nn.llama import Llama, LlamaConfig
+from recai.nn.llama import Llama, LlamaConfig, rope_tables
 
 # HF LlamaForCausalLM name → ours.
 HF_TO_OURS = {
@@ -111,8 +111,6 @@ def build_model(cfg: LlamaConfig, state: dict[str, torch.Tensor], source: Path, 
     if cfg.tie_embeddings:
         model.output.weight = model.tok_embeddings.weight
     # RoPE tables are derived, not stored: rebuild them for real on the target device.
-    from recai.nn.llama import rope_tables
-
     cos, sin = rope_tables(cfg, cfg.max_seq_len)
     model.rope_cos, model.rope_sin = cos.to(device), sin.to(device)
     return model.eval()
