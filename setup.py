@@ -23,6 +23,8 @@ setup(
     python_requires=">=3.10",
     packages=find_packages(include=["recai", "recai.*", "kernels", "kernels.*"]),
     include_package_data=True,
+    # The embedded default dataset ships with its README (its license requires that).
+    package_data={"recai.data": ["datasets/ml-latest-small/*"]},
     install_requires=RUNTIME,
     extras_require={"test": TEST, "triton": ["triton"], "bench": TEST},
     entry_points={"console_scripts": ["recai=recai.cli:main"]},

@@ -105,12 +105,25 @@ def cmd_fetch(args) -> int:
     return 0
 
 
+def _add_data(sub) -> None:
+    from recai.data.cli_info import add_convert_parser, add_info_parser
+
+    p = sub.add_parser(
+        "data", help="inspect, convert and download datasets",
+        description="Datasets: the shipped ml-latest-small, ML-100K (from an installed recbole), downloaded "
+                    "public datasets, or your own files (MovieLens, RecBole atomic, RecAI, Last.fm, CSV/JSONL).")
+    data_sub = p.add_subparsers(dest="data_command", required=True, metavar="ACTION")
+    add_info_parser(data_sub)
+    add_convert_parser(data_sub)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="recai", description="recai: recommender systems powered by language models, in one PyTorch library.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_generate(sub)
     _add_fetch(sub)
+    _add_data(sub)
     return parser
 
 

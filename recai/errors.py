@@ -15,3 +15,11 @@ class TokenizerError(RecaiError, ValueError):
 
 class FetchError(RecaiError, RuntimeError):
     """A model could not be obtained or failed its checksum."""
+
+
+class DataError(RecaiError, ValueError):
+    """A dataset file is malformed or inconsistent; the message names the file, line or field."""
+
+
+class QueryError(RecaiError, ValueError):
+    """A catalog query was refused (not a single read-only SELECT) or exceeded its row or time limit."""
