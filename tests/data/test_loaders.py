@@ -193,3 +193,49 @@ def test_kcore_renumbers_catalog():
     # Renumbering keeps identity: each kept event still points at the same item id.
     kept_ids = {ds.catalog.ids[i] for i in ds.interactions.sequence(0)}
     assert {core.catalog.ids[i] for i in core.interactions.sequence(0)} <= kept_ids
+
+
+def gz(path, lines):
+    import gzip
+
+    with gzip.open(path, "wt", encoding="utf-8") as f:
+        f.write("\n".join(lines) + "\n")
+
+
+def test_amazon_2018_and_2014_metadata(tmp_path):
+    gz(tmp_path / "meta_Beauty.json.gz", [
+        json.dumps({"asin": "A1", "title": "Rose Soap", "brand": "Acme", "category": ["Beauty", "Soap"],
+                    "price": "$4.50", "description": ["Smells", "nice"]}),
+        str({"asin": "A2", "title": "Hair Gel", "categories": [["Beauty", "Hair"], ["Hair", "Gel"]], "price": 3.0}),
+        json.dumps({"asin": "A3"}),  # no title: its reviews are dropped and counted
+    ])
+    gz(tmp_path / "Beauty_5.json.gz", [
+        json.dumps({"reviewerID": "u1", "asin": "A2", "overall": 5.0, "unixReviewTime": 20}),
+        json.dumps({"reviewerID": "u1", "asin": "A1", "overall": 4.0, "unixReviewTime": 10}),
+        json.dumps({"reviewerID": "u2", "asin": "A3", "overall": 4.0, "unixReviewTime": 10}),
+    ])
+    ds = rd.load(tmp_path)
+    assert ds.catalog.item("A1") == {"id": "A1", "title": "Rose Soap", "brand": "Acme", "categories": ["Beauty", "Soap"],
+                                     "price": 4.5, "description": "Smells nice"}
+    assert ds.catalog.item("A2")["categories"] == ["Beauty", "Hair", "Gel"]
+    assert ds.interactions.sequence(0).tolist() == [0, 1]
+    assert ds.skipped == {"Beauty_5.json.gz: item without a metadata title": 1}
+
+
+def test_steam_python_literal_lines(tmp_path):
+    gz(tmp_path / "steam_games.json.gz", [
+        str({"id": "10", "app_name": "Portal", "genres": ["Puzzle"], "tags": ["Co-op"], "price": "Free to Play",
+             "release_date": "2007-10-10", "metascore": "NA"}),
+        str({"id": "20", "title": "Doom", "price": 4.99, "metascore": 90}),
+    ])
+    gz(tmp_path / "steam_reviews.json.gz", [
+        str({"username": "gabe", "product_id": "20", "date": "2017-12-17", "text": "ok"}),
+        str({"username": "gabe", "product_id": "10", "date": "2011-01-02"}),
+        str({"username": "x", "product_id": "10", "date": "someday"}),
+    ])
+    with pytest.raises(DataError, match=r"steam_reviews.json.gz:3: review needs username, product_id and a date"):
+        rd.load(tmp_path)
+    ds = rd.load(tmp_path, skip_bad=True)
+    portal = ds.catalog.item("10")
+    assert portal["title"] == "Portal" and portal["price"] is None and portal["release_year"] == 2007
+    assert ds.catalog.item("20")["metascore"] == 90 and ds.interactions.sequence(0).tolist() == [0, 1]

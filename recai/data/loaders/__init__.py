@@ -112,9 +112,14 @@ def _load_dir(root: Path, name: str, bad: BadRows, options: dict) -> Dataset:
     if layout == "recai":
         from recai.data.loaders.recai_layout import load_recai
         return load_recai(root, name, bad)
+    if layout == "steam":
+        from recai.data.loaders.ucsd import load_steam
+        return load_steam(root, name, bad)
+    if layout == "amazon":
+        from recai.data.loaders.ucsd import load_amazon
+        return load_amazon(root, name, bad)
     from recai.data.loaders.recbole import load_atomic
-    ds = load_atomic(_single_inter(root), bad)
-    return ds
+    return load_atomic(_single_inter(root), bad)
 
 
 def detect_layout(root: Path) -> str:
@@ -122,10 +127,16 @@ def detect_layout(root: Path) -> str:
     for layout, files in LAYOUTS:
         if all((root / f).is_file() for f in files):
             return layout
+    if (root / "steam_reviews.json.gz").is_file() and (root / "steam_games.json.gz").is_file():
+        return "steam"
+    from recai.data.loaders.ucsd import amazon_files
+    if amazon_files(root) is not None:
+        return "amazon"
     if list(root.glob("*.inter")):
         return "recbole"
     known = "; ".join(f"{layout}: {' + '.join(files)}" for layout, files in LAYOUTS)
-    raise DataError(f"{root}: no known dataset layout (looked for {known}; recbole: NAME.inter)")
+    raise DataError(f"{root}: no known dataset layout (looked for {known}; steam: steam_reviews.json.gz + "
+                    "steam_games.json.gz; amazon: CATEGORY_5.json.gz + meta_CATEGORY.json.gz; recbole: NAME.inter)")
 
 
 def _single_inter(root: Path) -> Path:
