@@ -106,6 +106,7 @@ def cmd_fetch(args) -> int:
 
 
 def _add_data(sub) -> None:
+    from recai.data.cli_download import add_download_parser
     from recai.data.cli_info import add_convert_parser, add_info_parser
 
     p = sub.add_parser(
@@ -115,6 +116,7 @@ def _add_data(sub) -> None:
     data_sub = p.add_subparsers(dest="data_command", required=True, metavar="ACTION")
     add_info_parser(data_sub)
     add_convert_parser(data_sub)
+    add_download_parser(data_sub)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -136,6 +138,9 @@ def main(argv=None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # `recai ... | head`: the reader left, which is not an error
+        sys.stderr.close()
+        return 0
 
 
 if __name__ == "__main__":
