@@ -12,7 +12,13 @@ TEST = [
     "gguf>=0.10",  # reference GGUF reader/writer (transformers needs it for GGUF files too)
     "accelerate",  # transformers' GGUF loading path wants it
     "protobuf",  # transformers reads SentencePiece .model files through it
+    "hypothesis",  # property tests of the metrics and the fuzzy matcher
+    "rapidfuzz",  # reference edit distances for the fuzzy matcher
+    "recbole==1.2.1",  # ships ML-100K; its metrics and SASRec layers are parity references
 ]
+
+# bench/ scripts run their peers in the same process: RecBole (recsys), rapidfuzz (fuzzy), ...
+BENCH = TEST
 
 setup(
     name="recai",
@@ -26,6 +32,6 @@ setup(
     # The embedded default dataset ships with its README (its license requires that).
     package_data={"recai.data": ["datasets/ml-latest-small/*"]},
     install_requires=RUNTIME,
-    extras_require={"test": TEST, "triton": ["triton"], "bench": TEST},
+    extras_require={"test": TEST, "triton": ["triton"], "bench": BENCH},
     entry_points={"console_scripts": ["recai=recai.cli:main"]},
 )

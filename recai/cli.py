@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 from recai.errors import RecaiError
+from recai.recsys.cli_train import add_train_parser
 
 DTYPES = ("float32", "bfloat16", "float16")
 
@@ -126,6 +127,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_generate(sub)
     _add_fetch(sub)
     _add_data(sub)
+    add_train_parser(sub)
     return parser
 
 

@@ -14,6 +14,8 @@ before = set(sys.modules)
 import recai
 from recai import Llama, Tokenizer, generate
 import recai.hub, recai.cli, recai.nn.llama_weights
+import recai.data, recai.data.loaders, recai.data.download, recai.eval.metrics, recai.text.fuzzy
+from recai.recsys import SASRec, BPRMF, ItemCF, Popularity, load, evaluate_model
 new = sorted({m.split('.')[0] for m in set(sys.modules) - before})
 print(json.dumps(new))
 """
