@@ -17,8 +17,9 @@ TEST = [
     "recbole==1.2.1",  # ships ML-100K; its metrics and SASRec layers are parity references
 ]
 
-# bench/ scripts run their peers in the same process: RecBole (recsys), rapidfuzz (fuzzy), ...
-BENCH = TEST
+# bench/ scripts run their peers in the same process: RecBole (recsys), rapidfuzz (fuzzy), faiss (topk),
+# sentence-transformers (encode), ...
+BENCH = TEST + ["faiss-cpu", "sentence-transformers"]
 
 setup(
     name="recai",

@@ -1,4 +1,7 @@
-"""Retrieval kernels: exact top-k maximum-inner-product search (torch, optional Triton).
+"""Retrieval kernels: exact top-k maximum-inner-product search (torch; a fused Triton kernel to come).
 
-Filled in by the retrieval work (issue 4); the package exists now so the layout in DESIGN.md holds.
+`kernels.topk(queries, items, k, exclude=..., allowed=...)` is the stable entry point.
 """
+from kernels.topk import topk
+
+__all__ = ["topk"]

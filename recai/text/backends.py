@@ -38,6 +38,12 @@ class TokenizersBackend:
             self._plain.encode_special_tokens = True
         return self._plain.encode(text, add_special_tokens=False).ids
 
+    def encode_many(self, texts: list[str], special: bool) -> list[list[int]]:
+        """`encode` for a batch, in parallel inside tokenizers (the special=False path loops)."""
+        if special:
+            return [e.ids for e in self.tok.encode_batch(texts, add_special_tokens=False)]
+        return [self.encode(t, special) for t in texts]
+
     def decode(self, ids: list[int], skip_special: bool) -> str:
         return self.tok.decode(ids, skip_special_tokens=skip_special)
 

@@ -130,6 +130,28 @@ class Tokenizer:
             ids.append(self._required("eos_id"))
         return ids
 
+    def encode_batch(self, texts, max_length: int | None = None, add_bos: bool | None = None,
+                     add_eos: bool | None = None, special: bool = True) -> list[list[int]]:
+        """`encode` for many texts, each cut to at most max_length ids with BOS/EOS kept.
+
+        Truncation drops the text's last tokens, as transformers' and sentence-transformers'
+        `truncation=True` does for one sequence. Raises ValueError when max_length leaves no room
+        for a text token, TypeError for a text that is not a str.
+        """
+        texts = list(texts)
+        for i, t in enumerate(texts):
+            if not isinstance(t, str):
+                raise TypeError(f"encode_batch() takes str texts, got {type(t).__name__} at position {i}")
+        bos = self._required("bos_id") if (self.add_bos if add_bos is None else add_bos) else None
+        eos = self._required("eos_id") if (self.add_eos if add_eos is None else add_eos) else None
+        affixes = (bos is not None) + (eos is not None)
+        if max_length is not None and max_length <= affixes:
+            raise ValueError(f"max_length={max_length} leaves no room for text next to {affixes} special token(s)")
+        many = getattr(self._backend, "encode_many", None)
+        bodies = many(texts, special) if many else [self._backend.encode(t, special) for t in texts]
+        budget = None if max_length is None else max_length - affixes
+        return [([bos] if bos is not None else []) + b[:budget] + ([eos] if eos is not None else []) for b in bodies]
+
     def decode(self, ids, skip_special: bool = False) -> str:
         """Text of token ids (a list, tuple, numpy array or 1-D tensor). skip_special drops special
         tokens such as BOS/EOS. Raises ValueError for ids outside the vocabulary."""
