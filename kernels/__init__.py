@@ -1,4 +1,4 @@
-"""Retrieval kernels: exact top-k maximum-inner-product search (torch; a fused Triton kernel to come).
+"""Retrieval kernels: exact top-k maximum-inner-product search (chunked torch; optional fused Triton).
 
 `kernels.topk(queries, items, k, exclude=..., allowed=...)` is the stable entry point.
 """

@@ -24,7 +24,7 @@ DEFAULT_BLOCK_BYTES = 64 * 2 ** 20
 
 
 def topk(queries: torch.Tensor, items: torch.Tensor, k: int, *, exclude=None, allowed: torch.Tensor | None = None,
-         block_bytes: int = DEFAULT_BLOCK_BYTES) -> tuple[torch.Tensor, torch.Tensor]:
+         block_bytes: int = DEFAULT_BLOCK_BYTES, backend: str = "torch") -> tuple[torch.Tensor, torch.Tensor]:
     """The k items with the largest inner product for each query.
 
     Args:
@@ -35,9 +35,17 @@ def topk(queries: torch.Tensor, items: torch.Tensor, k: int, *, exclude=None, al
             long tensor padded with -1. Ids outside [0, N) raise ValueError.
         allowed: bool mask of eligible items, (N,) for all queries or (Q, N) per query.
         block_bytes: the most bytes a score block may take; it sets the chunk sizes.
+        backend: "torch" (this chunked kernel) or "triton" (`kernels.triton_topk`, a fused kernel
+            that materialises no score block; CUDA, or Triton's interpreter on CPU).
     Returns (scores (Q, k), ids (Q, k) long), best first, ties by lower id; -inf / -1 pad rows
     with fewer than k eligible items.
     """
+    if backend == "triton":
+        from kernels.triton_topk import triton_topk  # triton is optional: imported only when asked
+
+        return triton_topk(queries, items, k, exclude=exclude, allowed=allowed)
+    if backend != "torch":
+        raise ValueError(f"unknown top-k backend {backend!r}: use 'torch' or 'triton'")
     Q, N = _check(queries, items, k, allowed)
     excluded = _exclusions(exclude, Q, N, queries.device)
     q_block, n_chunk = _block_shape(Q, N, k, queries.element_size(), block_bytes)

@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 from recai.errors import RecaiError
+from recai.emb.cli_embed import add_embed_parser
 from recai.recsys.cli_train import add_train_parser
 
 DTYPES = ("float32", "bfloat16", "float16")
@@ -128,6 +129,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_fetch(sub)
     _add_data(sub)
     add_train_parser(sub)
+    add_embed_parser(sub)
     return parser
 
 
