@@ -21,6 +21,7 @@ from __future__ import annotations
 import torch
 
 DEFAULT_BLOCK_BYTES = 64 * 2 ** 20
+MAX_CHUNK = 2 ** 21  # most items per score-block row (see _block_shape)
 
 
 def topk(queries: torch.Tensor, items: torch.Tensor, k: int, *, exclude=None, allowed: torch.Tensor | None = None,
@@ -50,16 +51,21 @@ def topk(queries: torch.Tensor, items: torch.Tensor, k: int, *, exclude=None, al
     excluded = _exclusions(exclude, Q, N, queries.device)
     q_block, n_chunk = _block_shape(Q, N, k, queries.element_size(), block_bytes)
     out_scores, out_ids = [], []
+    # One buffer for every score block: a fresh 64 MB tensor per chunk costs page faults that take
+    # about as long as the matmul that fills it.
+    buffer = torch.empty(q_block * n_chunk, dtype=queries.dtype, device=queries.device)
     for qlo in range(0, Q, q_block):
         qhi = min(qlo + q_block, Q)
         best_s = torch.full((qhi - qlo, k), float("-inf"), dtype=queries.dtype, device=queries.device)
         best_i = torch.full((qhi - qlo, k), -1, dtype=torch.long, device=queries.device)
         for nlo in range(0, N, n_chunk):
             nhi = min(nlo + n_chunk, N)
-            block = queries[qlo:qhi] @ items[nlo:nhi].T  # (q, n) scores
+            block = buffer[:(qhi - qlo) * (nhi - nlo)].view(qhi - qlo, nhi - nlo)
+            torch.matmul(queries[qlo:qhi], items[nlo:nhi].T, out=block)  # (q, n) scores
             _mask_block(block, qlo, qhi, nlo, nhi, excluded, allowed)
-            s, i = _block_topk(block, min(k, nhi - nlo))
-            best_s, best_i = _merge(best_s, best_i, s, i + nlo, k)
+            found = _block_topk_above(block, min(k, nhi - nlo), best_s[:, -1])
+            if found is not None:
+                best_s, best_i = _merge(best_s, best_i, found[0], found[1] + nlo, k)
         out_scores.append(best_s)
         out_ids.append(torch.where(torch.isneginf(best_s), -1, best_i))
     return torch.cat(out_scores), torch.cat(out_ids)
@@ -118,7 +124,9 @@ def _block_shape(Q: int, N: int, k: int, elem: int, block_bytes: int) -> tuple[i
     """(queries per block, items per chunk) with q · n · elem <= block_bytes and n >= k where possible."""
     budget = max(block_bytes // elem, 1)
     q = min(Q, 1024)
-    n = max(budget // q, min(k, N), 1024)
+    # torch.topk's own temporaries grow with the row length (values and long indices of the row),
+    # so rows are kept to MAX_CHUNK items even when a block of few queries could hold more.
+    n = max(min(budget // q, MAX_CHUNK), min(k, N), 1024)
     if q * n > budget:  # a huge k: fewer queries per block rather than a bigger block
         q = max(1, budget // n)
     return q, min(n, N)
@@ -151,6 +159,42 @@ def _block_topk(block: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor
         rows = ambiguous.nonzero().squeeze(1)
         s[rows], i[rows] = _lowest_ids_among_ties(block[rows], kth[rows, None], k)
     return s, i
+
+
+def _group_size(k: int) -> int:
+    """Columns per group whose max screens a score block: wide groups make the screen cheap, narrow
+    ones gather fewer columns when many pass (best on the bench: 64 for k <= 32, else 32)."""
+    return 64 if k <= 32 else 32
+
+
+def _block_topk_above(block: torch.Tensor, k: int, kth: torch.Tensor):
+    """The block's k best of each row that can still enter a running top-k whose k-th score is kth.
+
+    Returns (scores, columns), or None when no entry of the block beats its row's kth. Later items
+    have higher ids, so an entry must beat kth strictly to displace anything. Once the running
+    top-k has warmed up only a few entries per row pass, and they lie in few groups of G
+    columns: each group's max is read, the groups that pass are gathered (in column order, so
+    lower column still means lower id) and only they are ranked. The k best entries of a row lie
+    in its k best groups by (max desc, lower group), so this is exact; when too many groups pass
+    to save work, the whole block is ranked.
+    """
+    q, n = block.shape
+    G = _group_size(k)
+    if n % G or k * G * 4 > n or bool(torch.isneginf(kth).any()):
+        return _block_topk(block, k)
+    groups = block.view(q, n // G, G)
+    gmax = groups.amax(2)  # (q, n / G)
+    live = int((gmax > kth[:, None]).sum(1).max())
+    if live == 0:
+        return None
+    if live * G * 4 > n:
+        return _block_topk(block, k)
+    _, top_groups = _block_topk(gmax, min(live, k))
+    top_groups = top_groups.sort(1).values  # column order = id order, which the tie rule needs
+    cand = groups.gather(1, top_groups[:, :, None].expand(-1, -1, G)).reshape(q, -1)
+    cols = (top_groups[:, :, None] * G + torch.arange(G, device=block.device)).reshape(q, -1)
+    s, c = _block_topk(cand, min(k, cand.shape[1]))
+    return s, cols.gather(1, c)
 
 
 def _lowest_ids_among_ties(block: torch.Tensor, kth: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:

@@ -32,7 +32,10 @@ from kernels.topk import _check, _exclusions
 
 # Triton reads TRITON_INTERPRET when a kernel is decorated, so this module's mode is fixed at import.
 INTERPRETED = os.environ.get("TRITON_INTERPRET", "0") not in ("", "0")
-MAX_K = 1024  # survivors per query (k + longest exclusion list, rounded up to a power of two)
+# Survivors per query (k + the longest exclusion list, rounded up to a power of two). The bitonic
+# network grows with it: for sm_90 a 256-wide kernel compiles in ~40 s and uses 136 KB of shared
+# memory; 1024 took over 15 minutes to compile.
+MAX_K = 256
 _LOW = 0x7FFFFFFF  # id i is stored as _LOW - i in the key's low 32 bits: lower id, larger key
 _EMPTY = -(2 ** 63)  # the key of a masked item: below every real key
 _LOW_C, _EMPTY_C = tl.constexpr(_LOW), tl.constexpr(_EMPTY)  # the same, as Triton lets kernels see globals
@@ -162,9 +165,8 @@ def triton_topk(queries: torch.Tensor, items: torch.Tensor, k: int, *, exclude=N
     if K > MAX_K:
         raise ValueError(f"k + the longest exclusion list ({k} + {longest}) exceeds the Triton kernel's {MAX_K} "
                          "survivors per query; use kernels.topk(..., backend='torch')")
-    BLOCK_N = max(64, K)
-    BLOCK_Q = 16 if K >= 256 else 32
-    BLOCK_D = min(64, max(16, triton.next_power_of_2(queries.shape[1])))
+    shape = launch_shape(K, queries.shape[1])
+    BLOCK_Q, BLOCK_N = 2 ** shape["LOG_Q"], 2 ** shape["LOG_N"]
     q_blocks = triton.cdiv(Q, BLOCK_Q)
     if splits is None:
         splits = max(1, min(triton.cdiv(N, 4 * BLOCK_N), triton.cdiv(264, q_blocks)))
@@ -184,12 +186,25 @@ def triton_topk(queries: torch.Tensor, items: torch.Tensor, k: int, *, exclude=N
         out.stride(0), out.stride(1),
         HAS_ALLOW=allow is not None, ROUND_BF16=queries.dtype == torch.bfloat16,
         ROUND_FP16=queries.dtype == torch.float16,
-        BLOCK_D=BLOCK_D, LOG_Q=BLOCK_Q.bit_length() - 1, LOG_N=BLOCK_N.bit_length() - 1, LOG_K=K.bit_length() - 1)
+        **shape)
     keys = out.permute(1, 0, 2).reshape(Q, splits * K)
     if excluded is not None:
         keys = _drop_excluded(keys, excluded, N)
     keys = keys.topk(k, dim=1).values  # keys are unique per item: the order is total
     return _decode(keys, queries.dtype)
+
+
+def launch_shape(K: int, d: int) -> dict:
+    """Tile sizes as the kernel's constexprs for K survivors per query (a power of two) and dimension d.
+
+    Item tiles are at least K wide, so a tile's K best are a plain top-k of it; query blocks
+    shrink as K grows to keep the running (BLOCK_Q, K) keys in registers.
+    """
+    block_q = 16 if K >= 256 else 32
+    block_n = max(64, K)
+    block_d = min(64, max(16, triton.next_power_of_2(d)))
+    return {"BLOCK_D": block_d, "LOG_Q": block_q.bit_length() - 1, "LOG_N": block_n.bit_length() - 1,
+            "LOG_K": K.bit_length() - 1}
 
 
 def _drop_excluded(keys: torch.Tensor, excluded, N: int) -> torch.Tensor:

@@ -34,7 +34,9 @@ def add_embed_parser(sub) -> None:
     p.add_argument("--index", type=Path, help="an ItemIndex to search with --query")
     p.add_argument("--query", action="append", default=[], help="text to search for (repeatable)")
     p.add_argument("-k", type=int, default=10, help="results per query (default 10)")
-    p.add_argument("--batch-size", type=int, default=64, help="texts per forward pass (default 64)")
+    p.add_argument("--batch-size", type=int, default=64, help="most texts per forward pass (default 64)")
+    p.add_argument("--max-tokens", type=int, default=4096,
+                   help="most padded tokens per forward pass; long texts go in smaller batches (default 4096)")
     p.add_argument("--dtype", choices=("float32", "bfloat16", "float16"), default="float32")
     p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
     p.add_argument("--quiet", action="store_true", help="no progress on stderr")
@@ -55,7 +57,8 @@ def cmd_embed(args) -> int:
     embedder = _embedder(args)
     _note(f"{embedder}: embedding {len(texts)} texts")
     show = not args.quiet and sys.stderr.isatty()  # a \r-redrawn line only makes sense on a terminal
-    index = ItemIndex.build(embedder, texts, ids, batch_size=args.batch_size, progress=show)
+    index = ItemIndex.build(embedder, texts, ids, batch_size=args.batch_size, max_tokens=args.max_tokens,
+                            progress=show)
     index.save(args.out)
     _note(f"saved {len(index)} x {index.dim} vectors to {args.out}")
     return 0
@@ -77,7 +80,7 @@ def _search(args) -> int:
 
         cat = rd.load(args.dataset).catalog
         titles = dict(zip(cat.ids, cat.values("title")))
-    hits = index.search(embedder.encode(args.query), k=min(args.k, len(index)))
+    hits = index.search(embedder.encode(args.query, max_tokens=args.max_tokens), k=min(args.k, len(index)))
     for query, ids, scores in zip(args.query, hits.ids, hits.scores.tolist()):
         print(f"# {query}")
         for rank, (item_id, score) in enumerate(zip(ids, scores), 1):

@@ -94,9 +94,11 @@ class Embedder:
         return self.tokenizer.encode_batch(texts, max_length=self.max_length, add_eos=self.add_eos)
 
     @torch.inference_mode()
-    def encode(self, texts, batch_size: int = 64, progress: bool = False) -> torch.Tensor:
+    def encode(self, texts, batch_size: int = 64, progress: bool = False, max_tokens: int = 4096) -> torch.Tensor:
         """(N, dim) float32 vectors on the model's device, in the order of `texts`.
 
+        batch_size: most texts per forward pass; max_tokens: most padded tokens per pass (a batch
+        of long texts is split further; at least one text always goes).
         Raises TypeError for a non-string text (naming its position), ValueError for batch_size < 1.
         """
         if isinstance(texts, str):
@@ -108,8 +110,7 @@ class Embedder:
         out = torch.empty(len(texts), self.dim, dtype=torch.float32, device=self.device)
         order = sorted(range(len(ids)), key=lambda i: -len(ids[i]))  # longest first: peak memory shows up early
         bar = _Bar(len(ids), progress)
-        for lo in range(0, len(order), batch_size):
-            rows = order[lo:lo + batch_size]
+        for rows in _batches(order, [len(i) for i in ids], batch_size, max_tokens):
             x, mask = self._pad([ids[i] for i in rows])
             hidden = self._hidden(x, mask)
             out[torch.tensor(rows, device=self.device)] = pool(hidden, mask, self.pooling, self.normalize).float()
@@ -135,6 +136,20 @@ class Embedder:
     def __repr__(self) -> str:
         return (f"Embedder({self.name or type(self.model).__name__}, dim={self.dim}, pooling={self.pooling!r}, "
                 f"normalize={self.normalize}, max_length={self.max_length})")
+
+
+def _batches(order: list[int], lengths: list[int], batch_size: int, max_tokens: int):
+    """Consecutive runs of `order` (longest first) with at most batch_size texts and max_tokens padded tokens.
+
+    Bounding the tokens keeps each activation small enough for the allocator to reuse: on CPU a
+    fresh 100 MB tensor per layer costs page faults comparable to the matmul that fills it.
+    """
+    lo = 0
+    while lo < len(order):
+        width = max(lengths[order[lo]], 1)  # the longest text of the run sets its padded width
+        n = max(1, min(batch_size, max_tokens // width))
+        yield order[lo:lo + n]
+        lo += n
 
 
 class _Bar:

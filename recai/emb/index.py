@@ -54,9 +54,10 @@ class ItemIndex:
         self.vectors, self.ids = vectors, ids
 
     @classmethod
-    def build(cls, embedder, texts, ids=None, batch_size: int = 64, progress: bool = False) -> "ItemIndex":
+    def build(cls, embedder, texts, ids=None, batch_size: int = 64, progress: bool = False,
+              max_tokens: int = 4096) -> "ItemIndex":
         """Embed `texts` (one per item) with `embedder` and index them under `ids`."""
-        return cls(embedder.encode(list(texts), batch_size=batch_size, progress=progress), ids)
+        return cls(embedder.encode(list(texts), batch_size=batch_size, progress=progress, max_tokens=max_tokens), ids)
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -76,7 +77,7 @@ class ItemIndex:
         return torch.tensor(out, dtype=torch.long)
 
     def search(self, queries: torch.Tensor, k: int = 10, *, exclude=None, allowed=None,
-               block_bytes: int | None = None) -> SearchResult:
+               block_bytes: int | None = None, backend: str = "torch") -> SearchResult:
         """Exact top-k by inner product (cosine for normalised vectors).
 
         Args:
@@ -84,6 +85,7 @@ class ItemIndex:
             k: results per query, 1 <= k <= len(self) (see `kernels.topk` for the rule).
             exclude: per query, item ids never returned (e.g. the user's history).
             allowed: item ids eligible for every query (a hard filter), or a bool mask (N,) / (Q, N).
+            backend: "torch" or "triton" (the fused kernel; the index on a CUDA device).
         Raises ValueError for unknown ids, a dimension mismatch, NaN/inf queries or a bad k.
         """
         q = queries.reshape(1, -1) if queries.dim() == 1 else queries
@@ -95,7 +97,7 @@ class ItemIndex:
         if allowed is not None and not isinstance(allowed, torch.Tensor):
             mask = torch.zeros(len(self), dtype=torch.bool)
             mask[self.rows(allowed, "id in allowed")] = True
-        options = {} if block_bytes is None else {"block_bytes": block_bytes}
+        options = {"backend": backend} if block_bytes is None else {"block_bytes": block_bytes, "backend": backend}
         if mask is not None:
             mask = mask.to(self.vectors.device)
         scores, rows = topk(q, self.vectors, k, exclude=excluded, allowed=mask, **options)

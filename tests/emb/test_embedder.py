@@ -62,6 +62,17 @@ def test_batching_does_not_change_vectors(minilm_dir):
     texts = varied_sentences(40, seed=1)
     one_by_one = torch.cat([emb.encode([t]) for t in texts])
     torch.testing.assert_close(emb.encode(texts, batch_size=16), one_by_one, atol=2e-6, rtol=0)
+    torch.testing.assert_close(emb.encode(texts, max_tokens=300), one_by_one, atol=2e-6, rtol=0)
+
+
+def test_batches_respect_the_token_cap():
+    from recai.emb.embedder import _batches
+
+    lengths = [256, 256, 256, 100, 40, 40, 40, 3]
+    order = list(range(8))  # already longest first
+    runs = list(_batches(order, lengths, batch_size=3, max_tokens=512))
+    assert runs == [[0, 1], [2, 3], [4, 5, 6], [7]]  # 2 x 256 fit, then 256 sets the width; 3 texts at most
+    assert list(_batches([0], [900], batch_size=8, max_tokens=512)) == [[0]]  # one text always goes
 
 
 def test_bf16_is_close(minilm_dir):
