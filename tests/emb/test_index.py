@@ -50,3 +50,17 @@ def test_bad_input_is_named(tmp_path):
         ItemIndex.load(tmp_path / "junk.safetensors")
     with pytest.raises(CheckpointError, match="no such index file"):
         ItemIndex.load(tmp_path / "none.safetensors")
+
+
+def test_search_bad_input_is_named():
+    index = small_index()
+    with pytest.raises(ValueError, match="item matrix is empty"):
+        ItemIndex(torch.zeros(0, 2)).search(torch.ones(1, 2), k=1)
+    with pytest.raises(ValueError, match="query row 1 holds NaN or inf"):
+        index.search(torch.tensor([[1.0, 0.0], [float("nan"), 0.0]]), k=2)
+    with pytest.raises(ValueError, match="unknown item id in allowed 'q'"):
+        index.search(torch.ones(1, 2), k=2, allowed=["a", "q"])
+    with pytest.raises(ValueError, match="allowed must be a bool mask of shape"):
+        index.search(torch.ones(1, 2), k=2, allowed=torch.ones(4, dtype=torch.bool))
+    with pytest.raises(ValueError, match="exclude has 2 lists for 1 queries"):
+        index.search(torch.ones(1, 2), k=2, exclude=[["a"], ["b"]])
