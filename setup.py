@@ -16,6 +16,7 @@ TEST = [
     "rapidfuzz",  # reference edit distances for the fuzzy matcher
     "recbole==1.2.1",  # ships ML-100K; its metrics and SASRec layers are parity references
     "triton",  # the fused top-k kernel is tested on CPU under TRITON_INTERPRET=1
+    "peft",  # LoRA adapters move both ways between recai and PEFT
 ]
 
 # bench/ scripts run their peers in the same process: RecBole (recsys), rapidfuzz (fuzzy), faiss (topk),

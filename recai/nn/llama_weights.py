@@ -16,6 +16,7 @@ import torch
 from recai.errors import CheckpointError
 from recai.nn.checkpoint import atomic_write, check_state, invert, map_name, read_safetensors, safetensors_files
 from recai.nn.llama import Llama, LlamaConfig, rope_tables
+from recai.nn.lora import merged_state_dict
 
 # HF LlamaForCausalLM name → ours.
 HF_TO_OURS = {
@@ -55,10 +56,6 @@ GGUF_TO_OURS = {
     "blk.{}.ffn_up.weight": "layers.{}.feed_forward.w3.weight",
     "blk.{}.ffn_down.weight": "layers.{}.feed_forward.w2.weight",
 }
-
-
-
-
 
 
 def unpermute_rope_rows(w: torch.Tensor, n_heads: int) -> torch.Tensor:
@@ -175,7 +172,8 @@ def save_llama(model: Llama, directory: Path, tokenizer=None) -> None:
     directory.mkdir(parents=True, exist_ok=True)
     ours_to_hf = invert(HF_TO_OURS)
     state = {}
-    for name, t in model.state_dict().items():
+    # LoRA adapters, if any, are folded in: this writes the plain model (adapters: lora_peft.save_adapter).
+    for name, t in merged_state_dict(model).items():
         if cfg.tie_embeddings and name == "output.weight":
             continue
         state[map_name(name, ours_to_hf)] = t.detach().contiguous().cpu()
@@ -201,8 +199,6 @@ def save_llama(model: Llama, directory: Path, tokenizer=None) -> None:
     os.replace(tmp, directory / "model.safetensors")
     if tokenizer is not None:
         tokenizer.save_pretrained(directory)
-
-
 
 
 # ---- GGUF -----------------------------------------------------------------------------------
