@@ -7,7 +7,6 @@ from pathlib import Path
 
 from recai.errors import RecaiError
 from recai.emb.cli_embed import add_embed_parser
-from recai.recsys.cli_train import add_train_parser
 
 DTYPES = ("float32", "bfloat16", "float16")
 
@@ -121,6 +120,33 @@ def _add_data(sub) -> None:
     add_download_parser(data_sub)
 
 
+def _add_train(sub) -> None:
+    from recai.emb.cli_train import add_emb_train_parser
+    from recai.recsys.cli_train import add_recsys_parsers
+
+    p = sub.add_parser(
+        "train", help="train a classic recommender or fine-tune an embedding model",
+        description="Train a classic recommender (sasrec, mf, itemcf, pop) with validation and early stopping,\n"
+                    "or fine-tune an embedding model on RecLM-emb's matching tasks (emb).",
+        epilog="examples:\n"
+               "  recai train sasrec --dataset ml-100k\n"
+               "  recai train emb --dataset ml-latest-small --base minilm-l6\n"
+               "  recai train sasrec --help",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    what = p.add_subparsers(dest="what", required=True, metavar="WHAT")
+    add_recsys_parsers(what)
+    add_emb_train_parser(what)
+
+
+def _add_eval(sub) -> None:
+    from recai.emb.cli_train import add_emb_eval_parser
+
+    p = sub.add_parser("eval", help="evaluate a model on a benchmark task",
+                       description="Evaluate models: `emb` measures an embedder on RecLM-emb's ten matching tasks.")
+    task = p.add_subparsers(dest="task", required=True, metavar="TASK")
+    add_emb_eval_parser(task)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="recai", description="recai: recommender systems powered by language models, in one PyTorch library.")
@@ -128,7 +154,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_generate(sub)
     _add_fetch(sub)
     _add_data(sub)
-    add_train_parser(sub)
+    _add_train(sub)
+    _add_eval(sub)
     add_embed_parser(sub)
     return parser
 

@@ -16,6 +16,7 @@ from recai.errors import CheckpointError
 from recai.nn.bert import POOLING, Bert, BertConfig
 from recai.nn.checkpoint import (atomic_write, check_state, invert, map_name, read_json, read_safetensors,
                                  safetensors_files)
+from recai.nn.lora import merged_state_dict
 
 # HF BertModel name → ours; q/k/v land on temporary names and are fused by `_fuse_qkv`.
 HF_TO_OURS = {
@@ -178,7 +179,7 @@ def save_bert(model: Bert, directory: str | Path) -> None:
     cfg = model.config
     to_hf = invert(HF_TO_OURS)
     state = {}
-    for name, t in model.state_dict().items():
+    for name, t in merged_state_dict(model).items():  # LoRA adapters, if any, folded in
         t = t.detach().contiguous().cpu()
         if ".attention.qkv." in name:
             for part, chunk in zip("qkv", t.chunk(3)):

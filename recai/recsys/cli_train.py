@@ -1,4 +1,4 @@
-"""`recai train sasrec|mf|itemcf|pop`: the pieces recai/cli.py registers as the `train` subcommand.
+"""`recai train sasrec|mf|itemcf|pop`: the subcommands recai/cli.py registers under `recai train`.
 
 Progress goes to stderr; stdout carries only the final test table, so it can be piped.
 """
@@ -14,25 +14,32 @@ MODELS = ("sasrec", "mf", "itemcf", "pop")
 METRICS = ("ndcg", "recall", "mrr", "hit")
 
 
-def add_train_parser(sub) -> None:
-    """Add the `train` subcommand to `sub`, the top-level subparsers of `recai`."""
-    p = sub.add_parser(
-        "train", help="train a classic recommender (SASRec, BPR-MF, ItemCF, popularity) and report test metrics",
-        description="Load a dataset, split it, and train the model with per-epoch validation NDCG@10 and early\n"
-                    "stopping (the best epoch's weights are kept). Then rank all items for every test user (history\n"
-                    "excluded) and print NDCG@10, Recall@10, MRR@10 and Hit@10 as a table on stdout; progress goes to\n"
-                    "stderr. The model is saved as model.safetensors + config.json (recai.recsys.load reads it back),\n"
-                    "with report.json (metrics, arguments, per-epoch log) beside them.",
-        epilog="examples:\n"
-               "  recai train sasrec --dataset ml-100k\n"
-               "  recai train mf --dataset ml-100k --dim 64 --epochs 300 --patience 20\n"
-               "  recai train itemcf --dataset path/to/ratings.csv --kcore 5\n"
-               "  recai train pop --dataset ml-latest-small --split temporal\n"
-               "  recai train sasrec --dataset data/Beauty --device cuda --out runs/beauty-sasrec\n\n"
-               "--epochs, --patience, --lr, --batch-size and --dim apply to sasrec and mf only.",
-        formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("model", choices=MODELS, help="sasrec (self-attention over recent items), mf (BPR matrix "
-                   "factorisation), itemcf (cosine item-item), pop (most interacted items)")
+DESCRIPTION = ("Load a dataset, split it, and train the model with per-epoch validation NDCG@10 and early\n"
+               "stopping (the best epoch's weights are kept). Then rank all items for every test user (history\n"
+               "excluded) and print NDCG@10, Recall@10, MRR@10 and Hit@10 as a table on stdout; progress goes to\n"
+               "stderr. The model is saved as model.safetensors + config.json (recai.recsys.load reads it back),\n"
+               "with report.json (metrics, arguments, per-epoch log) beside them.")
+HELP = {"sasrec": "SASRec: self-attention over each user's recent items",
+        "mf": "BPR matrix factorisation", "itemcf": "item-item cosine over co-occurrence",
+        "pop": "most interacted items"}
+EXAMPLES = {"sasrec": ["recai train sasrec --dataset ml-100k",
+                       "recai train sasrec --dataset data/Beauty --device cuda --out runs/beauty-sasrec"],
+            "mf": ["recai train mf --dataset ml-100k --dim 64 --epochs 300 --patience 20"],
+            "itemcf": ["recai train itemcf --dataset path/to/ratings.csv --kcore 5"],
+            "pop": ["recai train pop --dataset ml-latest-small --split temporal"]}
+
+
+def add_recsys_parsers(train_sub) -> None:
+    """One `recai train MODEL` subcommand per classic recommender, on the subparsers of `recai train`."""
+    for model in MODELS:
+        p = train_sub.add_parser(model, help=HELP[model], description=f"{HELP[model]}.\n\n{DESCRIPTION}",
+                                 epilog="examples:\n" + "\n".join(f"  {e}" for e in EXAMPLES[model]),
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+        _add_options(p, model)
+        p.set_defaults(func=cmd_train, model=model)
+
+
+def _add_options(p, model: str) -> None:
     p.add_argument("--dataset", default="ml-latest-small",
                    help="registered name (ml-latest-small, ml-100k, or one fetched with `recai data download`) or a "
                         "path to a dataset folder / .inter / .csv / .jsonl file (default: ml-latest-small)")
@@ -41,16 +48,18 @@ def add_train_parser(sub) -> None:
                         "temporal: the last 10%% of the global timeline is test, the 10%% before it validation")
     p.add_argument("--kcore", type=int, default=0, metavar="N",
                    help="first keep only users and items with at least N interactions, iteratively (default: off)")
-    p.add_argument("--epochs", type=int, default=200, help="most training epochs (default 200)")
-    p.add_argument("--patience", type=int, default=10,
-                   help="stop after this many epochs without a better validation NDCG@10 (default 10)")
-    p.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate (default 1e-3)")
-    p.add_argument("--dim", type=int, default=64, help="embedding / hidden size (default 64)")
-    p.add_argument("--batch-size", type=int, default=None,
-                   help="sasrec: sequence windows per step (default 16); mf: triples per step (default 2048)")
-    p.add_argument("--neighbors", type=int, default=200, help="itemcf: similarities kept per item (default 200)")
-    p.add_argument("--seed", type=int, default=0, help="random seed for initialisation, batches, dropout (default 0)")
-    p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
+    if model in ("sasrec", "mf"):
+        p.add_argument("--epochs", type=int, default=200, help="most training epochs (default 200)")
+        p.add_argument("--patience", type=int, default=10,
+                       help="stop after this many epochs without a better validation NDCG@10 (default 10)")
+        p.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate (default 1e-3)")
+        p.add_argument("--dim", type=int, default=64, help="embedding / hidden size (default 64)")
+        p.add_argument("--batch-size", type=int, default=None,
+                       help="sasrec: sequence windows per step (default 16); mf: triples per step (default 2048)")
+        p.add_argument("--seed", type=int, default=0, help="random seed for initialisation, batches, dropout (default 0)")
+        p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
+    if model == "itemcf":
+        p.add_argument("--neighbors", type=int, default=200, help="similarities kept per item (default 200)")
     p.add_argument("--out", type=Path, default=None,
                    help="folder for the trained model (default $RECAI_HOME/runs/DATASET-MODEL-TIME, "
                         "RECAI_HOME defaulting to ~/.cache/recai)")
@@ -58,7 +67,6 @@ def add_train_parser(sub) -> None:
                    help="skip malformed rows and unknown item ids in the dataset (counted on stderr) "
                         "instead of stopping at the first")
     p.add_argument("--quiet", action="store_true", help="no per-epoch progress on stderr")
-    p.set_defaults(func=cmd_train)
 
 
 def cmd_train(args) -> int:

@@ -36,7 +36,12 @@ def info_nce_sum(q: torch.Tensor, candidates: torch.Tensor, targets: torch.Tenso
 
 
 class PooledEncoder(nn.Module):
-    """model + pooling as one module, so DDP sees one forward: (ids, mask) → (B, dim) embeddings."""
+    """model + pooling as one module, so DDP sees one forward per micro-batch.
+
+    forward(groups): groups is a list of (ids (n, T), mask (n, T), rows (n,)) — texts of similar
+    length padded together — and returns the (Σn, dim) embeddings with group rows put back at
+    `rows`. Short queries and long item texts then never share one padded width.
+    """
 
     def __init__(self, model: nn.Module, pooling: str = "mean", normalize: bool = True):
         super().__init__()
@@ -51,9 +56,17 @@ class PooledEncoder(nn.Module):
         if hasattr(self.model, "activation_checkpointing"):
             self.model.activation_checkpointing = on
 
-    def forward(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    def embed(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         hidden = self.model.hidden(ids, attention_mask=mask) if hasattr(self.model, "hidden") else self.model(ids, mask)
         return pool(hidden, mask, self.pooling, self.normalize)
+
+    def forward(self, groups) -> torch.Tensor:
+        parts = [(self.embed(ids, mask), rows) for ids, mask, rows in groups]
+        n = sum(len(rows) for _, rows in parts)
+        out = parts[0][0].new_empty(n, parts[0][0].shape[1])
+        for emb, rows in parts:
+            out = out.index_copy(0, rows, emb)  # out of place: autograd keeps every group's gradient
+        return out
 
 
 def _pad(seqs: list[list[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -64,6 +77,17 @@ def _pad(seqs: list[list[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor
         ids[r, :len(s)] = torch.tensor(s)
         mask[r, :len(s)] = 1
     return ids, mask
+
+
+def length_groups(seqs: list[list[int]], pad_id: int, group: int = 32, device=None) -> list[tuple]:
+    """Texts sorted by length and padded in groups of `group`: [(ids, mask, rows), ...]."""
+    order = sorted(range(len(seqs)), key=lambda i: len(seqs[i]))
+    out = []
+    for lo in range(0, len(order), group):
+        rows = order[lo:lo + group]
+        ids, mask = _pad([seqs[i] for i in rows], pad_id)
+        out.append((ids.to(device), mask.to(device), torch.tensor(rows, device=device)))
+    return out
 
 
 class ContrastiveTask:
@@ -88,9 +112,8 @@ class ContrastiveTask:
     def collate(self, indices: list[int]) -> dict:
         rows = [self.examples[i] for i in indices]
         seqs = [q for q, _, _ in rows] + [p for _, p, _ in rows] + [n for _, _, negs in rows for n in negs]
-        ids, mask = _pad(seqs, self.pad_id)
-        return {"ids": ids.to(self.device), "mask": mask.to(self.device), "B": len(rows),
-                "tokens": int(mask.sum())}
+        return {"groups": length_groups(seqs, self.pad_id, device=self.device), "B": len(rows),
+                "tokens": sum(len(x) for x in seqs)}
 
     def count(self, batch: dict) -> int:
         return batch["B"]
@@ -99,7 +122,7 @@ class ContrastiveTask:
         return batch["B"]
 
     def loss_sum(self, encoder, batch: dict) -> torch.Tensor:
-        emb = encoder(batch["ids"], batch["mask"])  # (B + B + M, d)
+        emb = encoder(batch["groups"])  # (B + B + M, d): queries, positives, negatives
         B = batch["B"]
         q, cand = emb[:B], emb[B:]  # candidates: the batch's positives, then its hard negatives
         targets = torch.arange(B, device=emb.device)

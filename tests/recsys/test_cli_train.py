@@ -1,18 +1,12 @@
 """`recai train`: parsing, the stdout table, saved model and report, default output folder, bad rows."""
-import argparse
 import json
 
 import pytest
 
 import recai.recsys as rs
 from recai.errors import DataError
-from recai.recsys.cli_train import add_train_parser, cmd_train
-
-
-def parser():
-    p = argparse.ArgumentParser(prog="recai")
-    add_train_parser(p.add_subparsers(dest="command"))
-    return p
+from recai.cli import build_parser as parser
+from recai.recsys.cli_train import cmd_train
 
 
 @pytest.fixture
@@ -67,8 +61,11 @@ def test_help_lists_models_and_examples():
     p = parser()
     with pytest.raises(SystemExit):
         p.parse_args(["train", "deepfm"])
-    text = p._subparsers._group_actions[0].choices["train"].format_help()
-    assert "recai train sasrec --dataset ml-100k" in text and "{sasrec,mf,itemcf,pop}" in text
+    train = p._subparsers._group_actions[0].choices["train"]
+    text = train.format_help()
+    assert "recai train sasrec --dataset ml-100k" in text and "sasrec, mf, itemcf, pop" in text
+    sasrec = train._subparsers._group_actions[0].choices["sasrec"].format_help()
+    assert "--patience" in sasrec and "recai train sasrec --dataset ml-100k" in sasrec
 
 
 def test_recai_command_has_train():
