@@ -41,7 +41,7 @@ def add_emb_train_parser(train_sub) -> None:
     _add_task_options(p)
     p.add_argument("--per-task", type=int, default=2000, help="training queries per task (default 2000)")
     p.add_argument("--epochs", type=float, default=1.0, help="passes over the training queries (default 1)")
-    p.add_argument("--lr", type=float, default=5e-5, help="AdamW learning rate (default 5e-5)")
+    p.add_argument("--lr", type=float, default=1e-4, help="AdamW learning rate (default 1e-4)")
     p.add_argument("--batch-size", type=int, default=32, help="queries per step; each brings its positive and "
                                                               "hard negatives (default 32)")
     p.add_argument("--negatives", type=int, default=1, help="hard negatives per query (default 1)")

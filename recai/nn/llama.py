@@ -247,7 +247,7 @@ class Llama(nn.Module):
 
     # ---- forward ----------------------------------------------------------------------------
     def forward(self, tokens, *, caches: list[KVCache] | None = None, pos: int = 0, attention_mask=None,
-                positions=None, last_only: bool = False):
+                positions=None, last_only: bool = False, output_mask=None):
         """Logits for `tokens` (B, T).
 
         caches/pos: incremental decoding; tokens occupy cache positions pos..pos+T.
@@ -255,12 +255,16 @@ class Llama(nn.Module):
             rotary positions then count real tokens only, like HF's generate().
         positions: explicit rotary positions, (T,) or (B, T); overrides the ones derived above.
         last_only: compute the output head for the last position only (saves work in generation).
+        output_mask: (B, T) bool; the head runs only where it is True and logits come back as
+            (n_true, vocab) in row-major order (training: only positions that have a target).
         Returns logits (B, T or 1, vocab) in the model's dtype.
         """
         x = self._trunk(tokens, caches, pos, attention_mask, positions)
         if last_only:
             x = x[:, -1:]
-        return linear(self.output, self.norm(x))  # (B, T, vocab)
+        if output_mask is not None:
+            x = x[output_mask]  # (n, C)
+        return linear(self.output, self.norm(x))  # (B, T, vocab) or (n, vocab)
 
     def hidden(self, tokens, attention_mask=None) -> torch.Tensor:
         """Final normalised hidden states (B, T, dim), no output head: what decoder embeddings

@@ -123,12 +123,18 @@ class SFTTask:
         return batch["tokens"]
 
     def loss_sum(self, model, batch: dict) -> torch.Tensor:
-        logits = model(batch["ids"])  # (B, T, V); right padding needs no mask under causal attention
-        return token_loss_sum(logits, batch["labels"])
+        # Right padding needs no attention mask under causal attention. The output head (a
+        # vocab-sized matmul per position) runs only where a target follows: prompts cost nothing there.
+        labels = batch["labels"]
+        has_target = torch.zeros_like(labels, dtype=torch.bool)
+        has_target[:, :-1] = labels[:, 1:] != IGNORE
+        logits = model(batch["ids"], output_mask=has_target)  # (n, V)
+        return F.cross_entropy(logits.float(), labels[:, 1:][has_target[:, :-1]], reduction="sum")
 
 
 def token_loss_sum(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    """Σ −log p(label_t+1 | ≤ t) over positions whose next label is not IGNORE, in fp32."""
+    """Σ −log p(label_t+1 | ≤ t) over positions whose next label is not IGNORE, in fp32, from full
+    (B, T, V) logits (the reference the training loss is checked against)."""
     return F.cross_entropy(logits[:, :-1].flatten(0, 1).float(), labels[:, 1:].flatten(), ignore_index=IGNORE,
                            reduction="sum")
 

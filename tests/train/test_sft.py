@@ -91,3 +91,16 @@ def test_a_crash_mid_save_leaves_the_previous_checkpoint(stories, tmp_path, monk
     monkeypatch.undo()
     assert sorted(p.name for p in run.iterdir()) == before  # no half-written folder, `latest` untouched
     assert find_checkpoint(run).name == "step-000002"
+
+
+def test_loss_with_the_head_at_targets_only_equals_the_full_logits_loss(stories):
+    from recai.train.sft import SFTTask, prepare, token_loss_sum
+
+    model, tok = stories
+    examples, _ = prepare(ROWS, tok)
+    task = SFTTask(examples, pad_id=0)
+    batch = task.collate([0, 3, 5])
+    full = token_loss_sum(model(batch["ids"]), batch["labels"])
+    assert abs(float(task.loss_sum(model, batch)) - float(full)) <= 1e-4 * float(full)
+    assert task.count(batch) == sum(label != IGNORE for ex in (examples[0], examples[3], examples[5])
+                                    for label in ex.labels[1:])
