@@ -96,19 +96,12 @@ def _embedder(args):
     return Embedder.from_pretrained(args.model, dtype=getattr(torch, args.dtype), device=args.device)
 
 
-def item_text(row: dict, list_attrs: list[str]) -> str:
-    """"Title. genres: A, B. tags: x" — the title, then each non-empty list attribute."""
-    parts = [row["title"]]
-    parts += [f"{a}: {', '.join(map(str, row[a]))}" for a in list_attrs if row.get(a)]
-    return ". ".join(parts)
-
-
 def _catalog_texts(dataset: str) -> tuple[list[str], list[str]]:
     import recai.data as rd
+    from recai.emb.tasks import catalog_texts
 
     cat = rd.load(dataset).catalog
-    lists = [a for a, kind in cat.schema.items() if kind == "list"]
-    return [item_text(cat.item(i), lists) for i in range(len(cat))], list(cat.ids)
+    return catalog_texts(cat), list(cat.ids)
 
 
 def _file_texts(args) -> tuple[list[str], list[str]]:

@@ -104,3 +104,14 @@ def test_loss_with_the_head_at_targets_only_equals_the_full_logits_loss(stories)
     assert abs(float(task.loss_sum(model, batch)) - float(full)) <= 1e-4 * float(full)
     assert task.count(batch) == sum(label != IGNORE for ex in (examples[0], examples[3], examples[5])
                                     for label in ex.labels[1:])
+
+
+def test_bf16_autocast_checkpointing_and_periodic_eval(stories, capsys):
+    model, tok = stories
+    cfg = TrainConfig(lr=3e-3, max_steps=6, batch_size=3, bf16=True, activation_checkpointing=True, eval_every=3,
+                      log_every=2)
+    result = train_sft(model, tok, ROWS, cfg, eval_rows=ROWS[:2])
+    assert [e["step"] for e in result.evals] == [3, 6] and result.evals[1]["eval_loss"] < result.evals[0]["eval_loss"]
+    err = capsys.readouterr().err
+    assert "step 2/6  loss" in err and "tok/s  ETA" in err and "eval at step 3: eval_loss" in err
+    assert all(p.dtype == torch.float32 for p in model.parameters())  # autocast leaves the weights in fp32
