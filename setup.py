@@ -17,6 +17,7 @@ TEST = [
     "recbole==1.2.1",  # ships ML-100K; its metrics and SASRec layers are parity references
     "triton",  # the fused top-k kernel is tested on CPU under TRITON_INTERPRET=1
     "peft",  # LoRA adapters move both ways between recai and PEFT
+    "openai",  # the real client talks to `recai serve` in tests
 ]
 
 # bench/ scripts run their peers in the same process: RecBole (recsys), rapidfuzz (fuzzy), faiss (topk),

@@ -49,32 +49,19 @@ def _add_fetch(sub) -> None:
     p.set_defaults(func=cmd_fetch)
 
 
-def load_tokenizer(model_path: Path, explicit: Path | None = None):
-    """The tokenizer given with --tokenizer, else the one inside (HF dir, GGUF) or beside the model."""
-    from recai.errors import TokenizerError
-    from recai.text import Tokenizer
-
-    if explicit is not None:
-        return Tokenizer.from_pretrained(explicit)
-    where = model_path if model_path.is_dir() or model_path.suffix == ".gguf" else model_path.parent
-    try:
-        return Tokenizer.from_pretrained(where)
-    except TokenizerError as e:
-        raise RecaiError(f"tokenizer for {model_path}: {e}; pass --tokenizer PATH") from e
-
-
 def cmd_generate(args) -> int:
     import torch
 
     from recai.generation import GenerationConfig, stream
     from recai.hub import resolve
     from recai.nn.llama import Llama
+    from recai.text.tokenizer import tokenizer_for_model
 
     if args.model.startswith("openai:"):
         raise RecaiError("openai: models are served remotely; `recai generate` runs local models only")
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     model_path = resolve(args.model)
-    tokenizer = load_tokenizer(model_path, Path(args.tokenizer) if args.tokenizer else None)
+    tokenizer = tokenizer_for_model(model_path, Path(args.tokenizer) if args.tokenizer else None)
     model = Llama.from_pretrained(model_path, dtype=getattr(torch, args.dtype), device=device)
     if args.chat is not None:
         messages = ([{"role": "system", "content": args.system}] if args.system else [])

@@ -23,3 +23,11 @@ class DataError(RecaiError, ValueError):
 
 class QueryError(RecaiError, ValueError):
     """A catalog query was refused (not a single read-only SELECT) or exceeded its row or time limit."""
+
+
+class LLMError(RecaiError, RuntimeError):
+    """A language-model backend failed: unreachable, timed out, refused the key, or sent a bad reply."""
+
+
+class ContextLengthError(LLMError, ValueError):
+    """A conversation does not fit the model's context window."""

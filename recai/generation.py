@@ -189,24 +189,41 @@ def generate(model, prompts, tokenizer=None, config: GenerationConfig | None = N
     return out
 
 
-def stream(model, prompt, tokenizer, config: GenerationConfig | None = None, **kwargs) -> Iterator[str]:
+@dataclass
+class StreamStats:
+    """Filled in by `stream()` as it runs: prompt and generated token counts, and why it stopped
+    ("length" until a stop token or stop string ends it)."""
+
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    finish_reason: str = "length"
+
+
+def stream(model, prompt, tokenizer, config: GenerationConfig | None = None, stats: StreamStats | None = None,
+           **kwargs) -> Iterator[str]:
     """Yield the text of one continuation piece by piece, never splitting a UTF-8 character.
 
     Stop strings are honoured: text that could still turn into a stop string is held back until it
-    cannot, and nothing from the stop string on is yielded.
+    cannot, and nothing from the stop string on is yielded. `stats`, when given, is updated in place
+    (a caller that stops iterating early, e.g. on a deadline, still has the counts so far).
     """
     cfg = config or GenerationConfig(**kwargs)
+    stats = stats if stats is not None else StreamStats()
     (ids,) = _as_token_batch(prompt, tokenizer)
+    stats.prompt_tokens = len(ids)
     stop_ids = _stop_ids(cfg, tokenizer, model)
     decoder = tokenizer.stream()
     held = ""  # text not yet yielded because it might be the start of a stop string
     for tok in decode_steps(model, [ids], cfg, stop_ids, pad_id=_pad_id(tokenizer, model)):
         t = int(tok[0])
         if t in stop_ids:
+            stats.finish_reason = "stop"
             break
+        stats.completion_tokens += 1
         held += decoder.push(t)
         cut = _stop_string_cut(held, cfg.stop_strings)
         if cut is not None:
+            stats.finish_reason = "stop"
             if held[:cut]:
                 yield held[:cut]
             return
@@ -216,7 +233,8 @@ def stream(model, prompt, tokenizer, config: GenerationConfig | None = None, **k
             held = held[len(held) - keep:]
     held += decoder.flush()
     cut = _stop_string_cut(held, cfg.stop_strings)
-    held = held if cut is None else held[:cut]
+    if cut is not None:
+        held, stats.finish_reason = held[:cut], "stop"
     if held:
         yield held
 

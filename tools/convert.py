@@ -16,14 +16,14 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from recai.cli import load_tokenizer  # noqa: E402
+from recai.text.tokenizer import tokenizer_for_model  # noqa: E402
 from recai.errors import RecaiError  # noqa: E402
 from recai.nn.llama import Llama  # noqa: E402
 
 
 def convert(source: Path, out: Path, tokenizer: Path | None = None, dtype: str = "float32") -> None:
     model = Llama.from_pretrained(source, dtype=getattr(torch, dtype))
-    tok = load_tokenizer(source, tokenizer)
+    tok = tokenizer_for_model(source, tokenizer)
     model.save_pretrained(out, tokenizer=tok)
 
 

@@ -263,6 +263,21 @@ class Tokenizer:
 # ---- loading helpers ---------------------------------------------------------------------------
 
 
+def tokenizer_for_model(model_path, explicit=None) -> Tokenizer:
+    """The tokenizer at `explicit` if given, else the one inside (HF dir, GGUF) or beside the model.
+
+    Raises TokenizerError naming the model and suggesting an explicit tokenizer path.
+    """
+    if explicit is not None:
+        return Tokenizer.from_pretrained(explicit)
+    model_path = Path(model_path)
+    where = model_path if model_path.is_dir() or model_path.suffix == ".gguf" else model_path.parent
+    try:
+        return Tokenizer.from_pretrained(where)
+    except TokenizerError as e:
+        raise TokenizerError(f"tokenizer for {model_path}: {e}; pass --tokenizer PATH") from e
+
+
 def _find_tokenizer_file(directory: Path) -> Path:
     for name in ("tokenizer.json", "tokenizer.model"):
         if (directory / name).is_file():
