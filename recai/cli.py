@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 from recai.errors import RecaiError
+from recai.agent.cli import add_agent_parsers
 from recai.emb.cli_embed import add_embed_parser
 
 DTYPES = ("float32", "bfloat16", "float16")
@@ -144,6 +145,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_train(sub)
     _add_eval(sub)
     add_embed_parser(sub)
+    add_agent_parsers(sub)
     return parser
 
 

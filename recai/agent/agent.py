@@ -47,13 +47,15 @@ class Turn:
     trace: list[TraceEntry]
     reply: str
     items: list[int]  # catalog indices recommended, best first
+    titles: list[str]  # their titles
     planner: str
     seconds: float
     notes: list[str] = field(default_factory=list)  # what went wrong and was worked around
 
     def to_dict(self) -> dict:
         return {"reply": self.reply, "plan": [s.to_dict() for s in self.plan],
-                "trace": [t.to_dict() for t in self.trace], "items": self.items, "planner": self.planner,
+                "trace": [t.to_dict() for t in self.trace], "items": self.items, "titles": self.titles,
+                "planner": self.planner,
                 "seconds": round(self.seconds, 3), "notes": self.notes}
 
 
@@ -95,7 +97,8 @@ class Agent:
         items = bus.pool()[:SHOWN] if trace[-1].tool == "map" else []
         reply = self._answer(message, trace, items, notes)
         self.memory.add(message, reply)
-        return Turn(message, plan, trace, reply, items, getattr(self.planner, "name", "custom"),
+        titles = [self.domain.catalog.titles[i] for i in items]
+        return Turn(message, plan, trace, reply, items, titles, getattr(self.planner, "name", "custom"),
                     time.monotonic() - start, notes)
 
     # ---- steps -------------------------------------------------------------------------------
@@ -154,7 +157,7 @@ class Agent:
         return text or template_answer(trace, [], self.domain)
 
     def _canned(self, message: str, start: float, reply: str) -> Turn:
-        return Turn(message, [], [], reply, [], "none", time.monotonic() - start, ["empty message"])
+        return Turn(message, [], [], reply, [], [], "none", time.monotonic() - start, ["empty message"])
 
 
 def template_answer(trace: list[TraceEntry], items: list[int], domain) -> str:

@@ -25,8 +25,10 @@ NUMBER_WORDS = {"twenties": 1920, "thirties": 1930, "forties": 1940, "fifties": 
 _NEG = r"(?:no|not|without|except|nothing|avoid|hate|dislike|can't stand|cannot stand|skip|never|don't want|do not want|not into|none of the|anything but)"
 _LIKE_CUES = r"(?:i (?:really |just )?(?:liked|loved|enjoyed|adored)|i (?:really )?(?:like|love|enjoy)|my favou?rite (?:movie |film )?(?:is|was)|i'm a (?:big )?fan of|big fan of)"
 _DISLIKE_CUES = r"(?:i (?:really )?(?:hated|disliked|didn't like|did not like|couldn't stand)|i (?:really )?(?:hate|dislike|don't like|do not like))"
-_SIMILAR_CUES = r"(?:similar to|like|such as|in the style of|along the lines of|same vibe as|reminiscent of|close to)"
-_STOP = r"(?=\s*(?:[,.!?;]|\bbut\b|\band\b(?! the)|\bor\b|\bthat\b|\bwhich\b|\bplease\b|\bwith\b|\bfrom the\b|\bfrom\b|$))"
+_SIMILAR_CUES = r"(?:similar to|like|such as|watch after|in the style of|along the lines of|same vibe as|reminiscent of|close to)"
+_PRONOUNS = {"it", "this", "that", "them", "those", "these", "one", "ones", "me", "you"}
+_BOUNDARY = re.compile(r",|\s(?:but|and|or|that|which|please|with|without|from|made|released|since|after|before|"
+                       r"in the|for|so|because|too|any|anything|something|can|could|what|is|was)\b", re.I)
 _INFO = re.compile(r"\b(what year|which year|when (?:was|did|came)|released|how (?:well )?(?:is|was) .* rated|"
                    r"rating of|what (?:genre|genres|kind of movie|type of movie|category)|is .* (?:a|an) \w+ (?:movie|film)\?|"
                    r"tell me about|what is .* about|info(?:rmation)? (?:on|about)|how popular)\b", re.I)
@@ -92,14 +94,14 @@ class RequestReader:
         """Find titles after cue phrases and in quotes; return the text with them cut out."""
         spans = []
 
-        def take(pattern, bucket):
-            for m in re.finditer(pattern, text, re.I):
-                name = m.group("t").strip(" '\"")
-                match = self.domain.matcher.match(name) if len(name) >= 2 else None
-                if match is not None and match.score >= 0.85:
-                    if match.index not in bucket:
-                        bucket.append(match.index)
-                    spans.append(m.span("t"))
+        def take(cue, bucket):
+            for m in re.finditer(cue + r"\s+", text, re.I):
+                found = self._title_at(text, m.end())
+                if found is not None:
+                    index, end = found
+                    if index not in bucket:
+                        bucket.append(index)
+                    spans.append((m.end(), end))
 
         among = re.search(r"\b(?:which (?:one )?of|among|between|choose from|pick from|out of)\s+(?P<list>.+?)"
                           r"(?:[?.!]|\s(?:should|would|could|shall|to watch|for tonight|for me|is better)\b|$)",
@@ -115,10 +117,14 @@ class RequestReader:
                 spans.append(among.span("list"))
             else:
                 req.candidates = []
-        take(rf"{_DISLIKE_CUES}\s+(?P<t>[^,.!?;]+?){_STOP}", req.disliked)
-        take(rf"{_LIKE_CUES}\s+(?P<t>[^,.!?;]+?){_STOP}", req.liked)
-        take(rf"\b{_SIMILAR_CUES}\s+(?P<t>[^,.!?;]+?){_STOP}", req.similar_to)
-        take(r"[\"“](?P<t>[^\"”]+)[\"”]", req.similar_to)
+        take(_DISLIKE_CUES, req.disliked)
+        take(_LIKE_CUES, req.liked)
+        take(rf"\b{_SIMILAR_CUES}", req.similar_to)
+        for m in re.finditer(r"[\"“](?P<t>[^\"”]+)[\"”]", text):
+            match = self.domain.matcher.match(m.group("t"))
+            if match is not None and match.score >= 0.85 and match.index not in req.similar_to:
+                req.similar_to.append(match.index)
+                spans.append(m.span("t"))
         req.similar_to = [i for i in req.similar_to if i not in req.disliked and i not in req.candidates]
         out, last = [], 0
         for a, b in sorted(spans):
@@ -128,14 +134,38 @@ class RequestReader:
         out.append(text[last:])
         return " ".join(out)
 
+    def _title_at(self, text: str, start: int) -> tuple[int, int] | None:
+        """The item named from `start` on, and where its name ends: spans ending at a comma, a
+        joining word or the end of the sentence are tried longest first, so titles with commas or
+        "or" in them ("Honey, I Shrunk the Kids") are found whole."""
+        stop = re.search(r"[.!?;]|$", text[start:]).start() + start
+        ends = sorted({stop, *(m.start() + start for m in _BOUNDARY.finditer(text[start:stop]))}, reverse=True)
+        spans = [(start, e) for e in ends if e - start >= 2 and text[start:e].strip().lower() not in _PRONOUNS]
+        if not spans:
+            return None
+        matches = self.domain.matcher.match_many([text[a:b].strip(" '\"") for a, b in spans])
+        best = None
+        for (a, b), m in zip(spans, matches):
+            if m is None or m.score < 0.85:
+                continue
+            if m.score >= 0.95:
+                return m.index, b
+            if best is None or m.score > best[0]:
+                best = (m.score, m.index, b)
+        return None if best is None else (best[1], best[2])
+
     def _question(self, text: str, low: str, req: Request) -> None:
         if not _INFO.search(text):
             return
         item = (req.similar_to or req.liked or [None])[0]
         if item is None:
-            m = re.search(r"(?:was|is|did|about|of|on)\s+(?P<t>[^?]+?)\s*(?:released|rated|come out|about)?\s*\?*$", text, re.I)
-            match = self.domain.matcher.match(m.group("t")) if m else None
-            item = match.index if match is not None and match.score >= 0.8 else None
+            # "What kind of movie is Toys?": the title follows one of these words; try the last first.
+            for m in reversed(list(re.finditer(r"\b(?:was|is|did|about|of|on)\s+", text, re.I))):
+                name = re.sub(r"\s*(?:released|rated|come out|about|from|have)?\s*\?*\s*$", "", text[m.end():], flags=re.I)
+                match = self.domain.matcher.match(name) if len(name) >= 2 else None
+                if match is not None and match.score >= 0.8:
+                    item = match.index
+                    break
         if item is None:
             return
         req.question_item = item
@@ -198,7 +228,9 @@ old recent popular highly well rated one ones what how do does any kind type sor
 perhaps thanks thank hi hello hey tell know see seen something there here am i'm im let lets let's mood feel
 no not without except nothing avoid hate dislike don't skip never after since before between until than newer older
 classic vintage latest newest modern variety varied diverse diversity mix different eclectic watched everyone hits hit
-should shall tonight weekend evening night pick choose which rather prefer better
+should shall tonight weekend evening night pick choose which rather prefer better help most has have style
+enjoyed enjoy loved love liked critically acclaimed released made story stories suggestions rated rating fan big
+else after ones kinds give show films everyone seen among
 """.split()) | set(NUMBER_WORDS)
 
 
