@@ -50,10 +50,10 @@ def main(argv=None) -> int:
         llm = LocalLLM.from_spec(args.llm)
         rows.append((f"{args.llm} zero-shot, 4 demos + grammar", LLMPlanner(domain, llm)))
         if args.adapter:
-            from recai.agent.tool_learning import load_planner_llm
+            from recai.agent.tool_learning import TUNED_SYSTEM, load_planner_llm
 
             tuned = load_planner_llm(args.llm, args.adapter)
-            rows.append((f"{args.llm} + LoRA ({args.adapter.name})", LLMPlanner(domain, tuned, n_demos=0)))
+            rows.append((f"{args.llm} + LoRA planner", LLMPlanner(domain, tuned, n_demos=0, system=TUNED_SYSTEM)))
     results = []
     for name, planner in rows:
         def progress(done, total, s, name=name):

@@ -109,13 +109,15 @@ def _add_data(sub) -> None:
 
 
 def _add_train(sub) -> None:
+    from recai.agent.tool_learning import add_planner_train_parser
     from recai.emb.cli_train import add_emb_train_parser
     from recai.recsys.cli_train import add_recsys_parsers
 
     p = sub.add_parser(
         "train", help="train a classic recommender or fine-tune an embedding model",
         description="Train a classic recommender (sasrec, mf, itemcf, pop) with validation and early stopping,\n"
-                    "or fine-tune an embedding model on RecLM-emb's matching tasks (emb).",
+                    "fine-tune an embedding model on RecLM-emb's matching tasks (emb), or LoRA-tune a small\n"
+                    "model to write the agent's plans (planner).",
         epilog="examples:\n"
                "  recai train sasrec --dataset ml-100k\n"
                "  recai train emb --dataset ml-latest-small --base minilm-l6\n"
@@ -124,6 +126,7 @@ def _add_train(sub) -> None:
     what = p.add_subparsers(dest="what", required=True, metavar="WHAT")
     add_recsys_parsers(what)
     add_emb_train_parser(what)
+    add_planner_train_parser(what)
 
 
 def _add_eval(sub) -> None:

@@ -24,8 +24,7 @@ from recai.errors import LLMError
 MAX_MESSAGE_CHARS = 2000  # longer messages are cut (and the reply says so): a chat turn, not a document
 SHOWN = 5  # items in an answer
 
-ANSWER_SYSTEM = ("You are a friendly movie recommender. Answer the user in two to four sentences using only the "
-                 "tool results below; recommend only items listed there, by their exact titles. Never invent items.")
+ANSWER_SYSTEM = "You are a friendly movie recommender. Be brief and only talk about the movies you are given."
 
 
 @dataclass
@@ -68,7 +67,7 @@ class Agent:
     """
 
     def __init__(self, domain, llm=None, planner=None, history=(), memory_tokens: int = 1024,
-                 answer_tokens: int = 160):
+                 answer_tokens: int = 48):
         self.domain, self.llm = domain, llm
         self.planner = planner or RulePlanner(domain)
         self.reader = getattr(self.planner, "reader", None) or RequestReader(domain)
@@ -108,7 +107,8 @@ class Agent:
             self.profile.like_item(i)
         for i in req.disliked:
             self.profile.dislike_item(i)
-        strong = re.search(r"\b(hate|dislike|can't stand|cannot stand|don't like|do not like|never)\b", message, re.I)
+        strong = re.search(r"\b(hate|dislike|can't stand|cannot stand|don't like|do not like|never|avoid|rather not|"
+                           r"no more)\b", message, re.I)
         if strong:
             for c in req.avoid_categories:
                 self.profile.dislike_category(c)
@@ -140,35 +140,59 @@ class Agent:
         return TraceEntry(step.tool, step.input, observation, time.monotonic() - t)
 
     def _answer(self, message: str, trace: list[TraceEntry], items: list[int], notes: list[str]) -> str:
+        """The model writes a short lead-in from the tool results; the grounded results follow it
+        verbatim, so a small model's wording can never replace or invent the recommended items."""
+        intro, body = grounded_answer(trace, items)
+        lead = None
         if self.llm is not None:
             try:
-                return self._llm_answer(message, trace)
+                lead = self._llm_lead(message, trace, items) or None
             except LLMError as e:
                 notes.append(f"the language model failed ({e}); answered from the tool results")
-        return template_answer(trace, items, self.domain)
+        head = lead or intro
+        return f"{head}\n{body}" if body else head
 
-    def _llm_answer(self, message: str, trace: list[TraceEntry]) -> str:
-        results = "\n".join(f"[{t.tool}] {t.observation}" for t in trace)
-        profile = self.profile.to_text(self.domain.catalog.titles)
-        messages = [{"role": "system", "content": ANSWER_SYSTEM},
-                    *self.memory.messages(),
-                    {"role": "user", "content": f"{message}\n\nWhat I know about you: {profile}\n\nTool results:\n{results}"}]
-        text = self.llm.chat(messages, max_tokens=self.answer_tokens, temperature=0.0).strip()
-        return text or template_answer(trace, [], self.domain)
+    def _llm_lead(self, message: str, trace: list[TraceEntry], items: list[int]) -> str:
+        """One or two sentences from the model. The prompt is kept plain (titles as people write them,
+        no tool syntax): small models follow that far better than a dump of the trace."""
+        from recai.agent.requests import spoken_title
+
+        last = trace[-1] if trace else None
+        if last is not None and last.tool == "lookup":
+            facts = "; ".join(line for line in last.observation.splitlines()[1:4])
+            ask = f"I asked: {message}\nThe catalog says: {facts}\nAnswer my question in one sentence."
+        elif items:
+            names = ", ".join(spoken_title(self.domain.catalog.titles[i]) for i in items[:3])
+            ask = f"I asked: {message}\nYou found these movies for me: {names}.\nIn one sentence, tell me why I might enjoy them."
+        else:
+            return ""
+        messages = [{"role": "system", "content": ANSWER_SYSTEM}, {"role": "user", "content": ask}]
+        text = self.llm.chat(messages, max_tokens=self.answer_tokens, temperature=0.0, stop=["\n\n"]).strip()
+        return _sentences(" ".join(text.split()), 2)
 
     def _canned(self, message: str, start: float, reply: str) -> Turn:
         return Turn(message, [], [], reply, [], [], "none", time.monotonic() - start, ["empty message"])
 
 
-def template_answer(trace: list[TraceEntry], items: list[int], domain) -> str:
-    """The answer without a language model: the lookup rows, or the recommended items, plus any errors."""
+def grounded_answer(trace: list[TraceEntry], items: list[int]) -> tuple[str, str]:
+    """(intro, body) of an answer without a language model: the body is the lookup rows or the map
+    of recommended items, verbatim from the tools ("" when there is nothing to show)."""
     last = trace[-1] if trace else None
     errors = [t.observation for t in trace if t.observation.startswith("error:")]
     if last is not None and last.tool == "lookup":
-        head = "Here is what the catalog says:\n" if not last.observation.startswith("error:") else ""
-        return head + last.observation
+        if last.observation.startswith("error:"):
+            return f"I could not look that up ({last.observation[7:]}).", ""
+        return "Here is what the catalog says:", last.observation
     if not items:
         why = f" ({errors[0][7:]})" if errors else ""
-        return f"I could not find anything that fits{why}. Could you loosen the request a little?"
+        return f"I could not find anything that fits{why}. Could you loosen the request a little?", ""
     intro = "Here are my picks:" if not errors else "Part of the request could not be applied; here are my picks:"
-    return intro + "\n" + last.observation
+    return intro, last.observation
+
+
+
+def _sentences(text: str, n: int) -> str:
+    """The first n sentences of text (a small model's reply often trails off mid-sentence after them)."""
+    parts = re.split(r"(?<=[.!?])\s+", text)
+    out = " ".join(parts[:n])
+    return out if out.endswith((".", "!", "?")) or len(parts) <= n else out + "."

@@ -78,8 +78,8 @@ def _agent_options(p) -> None:
     p.add_argument("--reflect", type=int, default=0, metavar="N", help="critic rounds on each LLM plan (default 0)")
     p.add_argument("--embedder", default="minilm-l6", help="embedding model for the item index (default minilm-l6)")
     p.add_argument("--dtype", choices=("float32", "bfloat16"), default="float32", help="local model dtype")
-    p.add_argument("--ranker-epochs", type=int, default=20,
-                   help="most SASRec epochs when the ranker is trained (first run only; default 20)")
+    p.add_argument("--ranker-epochs", type=int, default=12,
+                   help="most SASRec epochs when the ranker is trained (first run only; default 12)")
 
 
 def build_agent(args, history=()):

@@ -49,7 +49,7 @@ class Domain:
                    torch.as_tensor(counts, dtype=torch.float32), ranker, embedder, index)
 
     @classmethod
-    def build(cls, dataset: str = "ml-latest-small", embedder: str | None = "minilm-l6", ranker_epochs: int = 20,
+    def build(cls, dataset: str = "ml-latest-small", embedder: str | None = "minilm-l6", ranker_epochs: int = 12,
               home: Path | None = None, progress: bool = True) -> "Domain":
         """Load `dataset` (anything `recai.data.load` takes) and make or reuse its ranker and index.
 

@@ -36,19 +36,21 @@ class LLMPlanner:
 
     demos: the demo bank (default: the bank for the domain, see `recai.agent.demos`). n_demos: how
     many nearest demonstrations the prompt shows. constrain: decode under the plan grammar.
-    reflections: critic rounds (0: none). Raises PlanError when the reply is not a valid plan
+    reflections: critic rounds (0: none). system: replaces the default prompt (tools, schema, rules).
+    Raises PlanError when the reply is not a valid plan
     (only possible unconstrained); the agent then falls back to the rule planner and says so.
     """
 
     def __init__(self, domain, llm, demos=None, n_demos: int = 4, constrain: bool = True, reflections: int = 0,
-                 max_tokens: int = 200, name: str = "llm"):
+                 max_tokens: int = 200, name: str = "llm", system: str | None = None):
         self.domain, self.llm, self.name = domain, llm, name
         self.reader = RequestReader(domain)
         self.demos = list(demos) if demos is not None else load_demos(domain)
         self.n_demos, self.constrain, self.reflections, self.max_tokens = n_demos, constrain, reflections, max_tokens
         self.grammar = PlanConstraint(list(TOOLS))
         self._demo_vectors = None
-        self.system = SYSTEM.format(tools=tool_help(), schema=domain.catalog.describe())
+        # A tuned planner (recai train planner) was trained with its own short system prompt.
+        self.system = system or SYSTEM.format(tools=tool_help(), schema=domain.catalog.describe())
 
     def plan(self, message: str, context: dict | None = None) -> list[Step]:
         messages = self.prompt(message, context)

@@ -96,12 +96,17 @@ class RequestReader:
 
         def take(cue, bucket):
             for m in re.finditer(cue + r"\s+", text, re.I):
-                found = self._title_at(text, m.end())
-                if found is not None:
+                start = m.end()
+                # "I loved The Matrix and Inception": after each title, a joined one may follow.
+                while (found := self._title_at(text, start)) is not None:
                     index, end = found
                     if index not in bucket:
                         bucket.append(index)
-                    spans.append((m.end(), end))
+                    spans.append((start, end))
+                    joined = re.match(r"\s*(?:,\s*(?:and\s+)?|and\s+|&\s+)", text[end:])
+                    if joined is None:
+                        break
+                    start = end + joined.end()
 
         among = re.search(r"\b(?:which (?:one )?of|among|between|choose from|pick from|out of)\s+(?P<list>.+?)"
                           r"(?:[?.!]|\s(?:should|would|could|shall|to watch|for tonight|for me|is better)\b|$)",
@@ -230,7 +235,8 @@ no not without except nothing avoid hate dislike don't skip never after since be
 classic vintage latest newest modern variety varied diverse diversity mix different eclectic watched everyone hits hit
 should shall tonight weekend evening night pick choose which rather prefer better help most has have style
 enjoyed enjoy loved love liked critically acclaimed released made story stories suggestions rated rating fan big
-else after ones kinds give show films everyone seen among
+else after ones kinds give show films everyone seen among rather though i'd i'll i've we'd you'd don't
+anyway maybe perhaps actually really something anything somewhat little bit lot lots kind sort more less
 """.split()) | set(NUMBER_WORDS)
 
 

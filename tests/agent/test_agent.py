@@ -64,7 +64,9 @@ def test_lookup_turns_answer_from_the_catalog(small_domain):
 def test_llm_answer_sees_the_tool_results_and_a_failing_llm_falls_back(small_domain):
     llm = ScriptedLLM("Try Heat, a tense crime classic.")
     turn = Agent(small_domain, llm=llm).turn("Which of Heat or Casino should I watch?")
-    assert turn.reply == "Try Heat, a tense crime classic."
+    lead, *listed = turn.reply.splitlines()
+    assert lead == "Try Heat, a tense crime classic."
+    assert [line.split(" — ")[0] for line in listed] == ["1. " + turn.titles[0], "2. " + turn.titles[1]]
     assert "Tool results" in llm.calls[0][-1]["content"] and "Heat (1995)" in llm.calls[0][-1]["content"]
     down = ScriptedLLM(LLMError("http://x/v1/chat/completions: cannot connect"))
     turn = Agent(small_domain, llm=down).turn("popular comedies")
