@@ -67,7 +67,7 @@ def test_llm_answer_sees_the_tool_results_and_a_failing_llm_falls_back(small_dom
     lead, *listed = turn.reply.splitlines()
     assert lead == "Try Heat, a tense crime classic."
     assert [line.split(" — ")[0] for line in listed] == ["1. " + turn.titles[0], "2. " + turn.titles[1]]
-    assert "Tool results" in llm.calls[0][-1]["content"] and "Heat (1995)" in llm.calls[0][-1]["content"]
+    assert "You found these movies for me: Heat, Casino." in llm.calls[0][-1]["content"]
     down = ScriptedLLM(LLMError("http://x/v1/chat/completions: cannot connect"))
     turn = Agent(small_domain, llm=down).turn("popular comedies")
     assert "Here are my picks" in turn.reply and "cannot connect" in turn.notes[0]
