@@ -52,8 +52,10 @@ def hard_condition(req: Request, domain) -> str:
     attr = domain.category_attr
     parts = []
     if attr:
-        parts += [f"{attr} LIKE '%\"{v}\"%'" for v in req.want_categories]
-        parts += [f"{attr} NOT LIKE '%\"{v}\"%'" for v in req.avoid_categories]
+        # "genres = 'Comedy'" reads as membership: the SQL snapper turns it into an exact test on the
+        # JSON list. The form also needs no double quotes, which the plan grammar's strings exclude.
+        parts += [f"{attr} = '{_sql_text(v)}'" for v in req.want_categories]
+        parts += [f"{attr} != '{_sql_text(v)}'" for v in req.avoid_categories]
     if req.year_min is not None and req.year_min == req.year_max:
         parts.append(f"year = {req.year_min}")
     else:
@@ -69,3 +71,7 @@ def hard_condition(req: Request, domain) -> str:
 def _existing(columns: str, domain) -> str:
     have = {"title", "id", *domain.catalog.schema}
     return ", ".join(c for c in (c.strip() for c in columns.split(",")) if c in have)
+
+
+def _sql_text(value: str) -> str:
+    return value.replace("'", "''")

@@ -61,9 +61,9 @@ class SqlSnapper:
                 if fixed != tok:
                     changes.append(f"value {tok} -> {fixed}")
                     tokens[i] = fixed
-        return self._list_equality("".join(tokens), changes), changes
+        return self._list_equality("".join(tokens)), changes
 
-    def _list_equality(self, sql: str, changes: list[str]) -> str:
+    def _list_equality(self, sql: str) -> str:
         """`genres = 'Comedy'` compares a JSON list with one value; it means "has Comedy"."""
         lists = "|".join(re.escape(t) for t in sorted(self.tables - {"items"}))
         if not lists:
@@ -72,9 +72,8 @@ class SqlSnapper:
 
         def has(m):
             op = "NOT LIKE" if m.group(2) in ("!=", "<>") else "LIKE"
-            new = f"{m.group(1)} {op} '%\"{m.group(3)}\"%'"
-            changes.append(f"{m.group(0)} -> {new}")
-            return new
+            # Not listed as a change: this is what "list = value" means, not a correction.
+            return f"{m.group(1)} {op} '%\"{m.group(3)}\"%'"
 
         return pattern.sub(has, sql)
 

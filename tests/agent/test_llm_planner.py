@@ -10,7 +10,7 @@ from recai.agent.tools import TOOLS
 PLAN = '[{"tool": "hard_filter", "input": "year > 2000"}, {"tool": "rank", "input": "popularity"}]'
 DEMOS = [Example("Movies like Heat please", [Step("soft_filter", "like: Heat (1995)"), Step("rank", "similarity")], "similar"),
          Example("What year was Fargo released?", [Step("lookup", "SELECT title, year FROM items WHERE title = 'Fargo (1996)'")], "question"),
-         Example("Popular comedies please", [Step("hard_filter", "genres LIKE '%\"Comedy\"%'"), Step("rank", "popularity")], "popular")]
+         Example("Popular comedies please", [Step("hard_filter", "genres = 'Comedy'"), Step("rank", "popularity")], "popular")]
 
 
 class Scripted:
