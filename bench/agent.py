@@ -40,10 +40,10 @@ def main(argv=None) -> int:
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args(argv)
 
-    domain = Domain.build("ml-latest-small", progress=True)
     from recai.data import load
 
     data = load("ml-latest-small")
+    domain = Domain.build(data, progress=True)
     test = data.split("leave-one-out").test
     rng = random.Random(args.seed)
     rows = rng.sample(range(len(test)), min(args.users, len(test)))

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from recai.agent.memory import DialogueMemory
 from recai.agent.plan import MAX_STEPS, Step
-from recai.agent.rule_planner import RulePlanner
+from recai.agent.rule_planner import RulePlanner, plan_for
 from recai.agent.sql_snap import SqlSnapper
 from recai.agent.state import CandidateBus, UserProfile
 from recai.agent.tools import MAX_INPUT_CHARS, TOOLS, ToolContext
@@ -87,8 +87,9 @@ class Agent:
         if len(message) > MAX_MESSAGE_CHARS:
             message = message[:MAX_MESSAGE_CHARS]
             notes.append(f"the message was cut to its first {MAX_MESSAGE_CHARS} characters")
-        self._update_profile(message)
-        plan = self._plan(message, notes)
+        request = self.reader.read(message)  # read once: the profile, the rule planner and the fallback share it
+        self._update_profile(message, request)
+        plan = self._plan(message, request, notes)
         bus = CandidateBus(self.domain.n_items)
         trace = [self._run(step, bus) for step in plan]
         if not plan or plan[-1].tool not in ("map", "lookup"):
@@ -101,8 +102,7 @@ class Agent:
                     time.monotonic() - start, notes)
 
     # ---- steps -------------------------------------------------------------------------------
-    def _update_profile(self, message: str) -> None:
-        req = self.reader.read(message)
+    def _update_profile(self, message: str, req) -> None:
         for i in req.liked:
             self.profile.like_item(i)
         for i in req.disliked:
@@ -116,16 +116,15 @@ class Agent:
             for c in req.want_categories:
                 self.profile.like_category(c)
 
-    def _plan(self, message: str, notes: list[str]) -> list[Step]:
+    def _plan(self, message: str, request, notes: list[str]) -> list[Step]:
+        context = {"request": request, "profile": self.profile.to_text(self.domain.catalog.titles),
+                   "dialogue": self.memory.messages()}
         try:
-            plan = self.planner.plan(message, self._plan_context())
+            plan = self.planner.plan(message, context)
         except (ValueError, LLMError) as e:  # a bad plan or an unreachable brain: fall back, say so
             notes.append(f"planner failed ({e}); used the rule-based planner")
-            plan = RulePlanner(self.domain).plan(message)
+            plan = plan_for(request, self.domain)
         return list(plan)[:MAX_STEPS]
-
-    def _plan_context(self) -> dict:
-        return {"profile": self.profile.to_text(self.domain.catalog.titles), "dialogue": self.memory.messages()}
 
     def _run(self, step: Step, bus: CandidateBus) -> TraceEntry:
         t = time.monotonic()
@@ -188,7 +187,6 @@ def grounded_answer(trace: list[TraceEntry], items: list[int]) -> tuple[str, str
         return f"I could not find anything that fits{why}. Could you loosen the request a little?", ""
     intro = "Here are my picks:" if not errors else "Part of the request could not be applied; here are my picks:"
     return intro, last.observation
-
 
 
 def _sentences(text: str, n: int) -> str:

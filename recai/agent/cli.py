@@ -82,8 +82,9 @@ def _agent_options(p) -> None:
                    help="most SASRec epochs when the ranker is trained (first run only; default 12)")
 
 
-def build_agent(args, history=()):
-    """Domain, LLM and planner from the CLI options."""
+def agent_factory(args):
+    """Load the domain, LLM and planner from the CLI options once; returns `new(history=()) -> Agent`,
+    so a fresh conversation (`/reset`) does not load anything again."""
     from recai.agent.agent import Agent
     from recai.agent.domain import Domain
     from recai.agent.llm_planner import LLMPlanner
@@ -100,12 +101,17 @@ def build_agent(args, history=()):
     if planner_kind == "llm" and llm is None:
         raise ValueError("--planner llm needs a language model; drop --llm none or use --planner rules")
     planner = LLMPlanner(domain, llm, reflections=args.reflect) if planner_kind == "llm" else None
-    return Agent(domain, llm=llm, planner=planner, history=history)
+
+    def new(history=()):
+        return Agent(domain, llm=llm, planner=planner, history=history)
+
+    new.domain = domain
+    return new
 
 
 def cmd_demo(args) -> int:
     start = time.monotonic()
-    agent = build_agent(args)
+    agent = agent_factory(args)()
     _note(f"ready in {time.monotonic() - start:.0f} s; planner: {agent.planner.name}, "
           f"answers: {agent.llm.name if agent.llm else 'templates'}")
     for n, message in enumerate(args.say or DEMO_SCRIPT, 1):
@@ -126,15 +132,14 @@ def cmd_demo(args) -> int:
 
 
 def cmd_chat(args) -> int:
+    new_agent = agent_factory(args)
     history = ()
     if args.user is not None:
-        from recai.data import load
-
-        data = load(args.dataset)
-        if args.user not in data.interactions.user_ids:
-            raise ValueError(f"user {args.user!r} is not in {data.name}")
-        history = data.interactions.sequence(data.interactions.user_ids.index(args.user)).tolist()
-    agent = build_agent(args, history)
+        inter = new_agent.domain.interactions
+        if args.user not in inter.user_ids:
+            raise ValueError(f"user {args.user!r} is not in {new_agent.domain.name}")
+        history = inter.sequence(inter.user_ids.index(args.user)).tolist()
+    agent = new_agent(history)
     titles = agent.domain.catalog.titles
     print("Ask for movies (empty line or Ctrl-D to quit; /profile, /reset).", file=sys.stderr)
     while True:
@@ -148,7 +153,7 @@ def cmd_chat(args) -> int:
             print(agent.profile.to_text(titles))
             continue
         if message.strip() == "/reset":
-            agent = build_agent(args, history)
+            agent = new_agent(history)
             continue
         turn = agent.turn(message)
         print("  plan: " + ", ".join(f"{s.tool}({s.input[:50]})" for s in turn.plan), file=sys.stderr)

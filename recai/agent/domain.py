@@ -11,6 +11,7 @@ import json
 import sys
 import time
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -40,18 +41,28 @@ class Domain:
         lists = [a for a, kind in self.catalog.schema.items() if kind == "list"]
         return "genres" if "genres" in lists else (lists[0] if lists else None)
 
+    @cached_property
+    def item_categories(self) -> list[list[str]]:
+        """Each item's category values (empty lists when the catalog has no list attribute)."""
+        attr = self.category_attr
+        return [v or [] for v in self.catalog.values(attr)] if attr else [[] for _ in range(self.n_items)]
+
     @classmethod
     def from_parts(cls, name, catalog, interactions, ranker=None, embedder=None, index=None) -> "Domain":
         from recai.text.fuzzy import TitleMatcher
 
+        if index is not None and index.ids != list(catalog.ids):
+            # The tools address index rows by catalog index, so the two must be in the same order.
+            raise ValueError(f"the item index ({len(index)} items) is not in the catalog's item order")
         counts = np.bincount(interactions.item, minlength=len(catalog)) if len(interactions.item) else np.zeros(len(catalog))
         return cls(name, catalog, interactions, TitleMatcher(catalog.titles, ids=catalog.ids),
                    torch.as_tensor(counts, dtype=torch.float32), ranker, embedder, index)
 
     @classmethod
-    def build(cls, dataset: str = "ml-latest-small", embedder: str | None = "minilm-l6", ranker_epochs: int = 12,
+    def build(cls, dataset="ml-latest-small", embedder: str | None = "minilm-l6", ranker_epochs: int = 12,
               home: Path | None = None, progress: bool = True) -> "Domain":
-        """Load `dataset` (anything `recai.data.load` takes) and make or reuse its ranker and index.
+        """Load `dataset` (anything `recai.data.load` takes, or a loaded Dataset) and make or reuse its
+        ranker and index.
 
         embedder: a model SPEC for the item index and soft filter, or None for neither.
         ranker_epochs: most SASRec epochs when it must be trained (early-stopped on validation).
@@ -60,7 +71,7 @@ class Domain:
         from recai.data import load
         from recai.hub import cache_dir
 
-        data = load(dataset)
+        data = load(dataset) if isinstance(dataset, (str, Path)) else dataset
         home = Path(home) if home is not None else cache_dir() / "agent" / _safe(data.name)
         fingerprint = _fingerprint(data)
         ranker = _ranker(data, home / "sasrec", fingerprint, ranker_epochs, progress)

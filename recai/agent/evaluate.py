@@ -77,14 +77,12 @@ def score_planner(planner, examples, domain, keep_failures: int = 10, progress=N
     judge, s = PlanJudge(domain), PlannerScore()
     for n, ex in enumerate(examples):
         start = time.monotonic()
+        steps, error = [], None
         try:
-            got = planner.plan(ex.request)
+            steps = planner.plan(ex.request)
         except ValueError as e:  # a plan that does not parse counts as wrong
-            got = [], e
-        else:
-            got = got, None
+            error = e
         s.seconds.append(time.monotonic() - start)
-        steps, error = got
         s.total += 1
         s.per_intent[ex.intent] += 1
         if steps == ex.plan:

@@ -39,6 +39,7 @@ class _Vocab:
             if t:
                 self.by_first.setdefault(t[0], []).append(i)
         # Tokens that end <text> and start the closing literal: safe part, then '"' and a prefix of NEXT or LAST.
+        self.masks: dict = {}  # (grammar, state) -> allowed-token mask, shared by every request
         self.closing: list[tuple[int, int, str]] = []  # (token, safe chars, rest starting with '"')
         for i, t in enumerate(self.text):
             q = t.find('"')
@@ -132,7 +133,6 @@ class PlanProcessor:
         self.state = _State("lit")
         self.seen = 0  # generated tokens already fed to the state
         self.stop_ids = sorted(getattr(tokenizer, "stop_ids", ()) or [tokenizer.eos_id])
-        self._masks: dict = {}
 
     def __call__(self, ids: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
         if ids.shape[0] != 1:
@@ -151,9 +151,10 @@ class PlanProcessor:
 
     def _allowed(self, vocab: _Vocab) -> torch.Tensor:
         s = self.state
-        key = (s.phase, s.typed, s.name, s.closing, s.steps >= self.grammar.max_steps,
-               min(s.chars, self.grammar.max_input_chars) if s.phase == "text" else 0)
-        mask = self._masks.get(key)
+        g = self.grammar
+        key = (tuple(g.tools), g.max_steps, g.max_input_chars, s.phase, s.typed, s.name, s.closing,
+               s.steps >= g.max_steps, s.chars if s.phase == "text" else 0)
+        mask = vocab.masks.get(key)
         if mask is not None:
             return mask
         mask = torch.zeros(vocab.size, dtype=torch.bool)
@@ -173,7 +174,7 @@ class PlanProcessor:
                     t = vocab.text[i]
                     if any(r.startswith(t) for r in remaining):
                         mask[i] = True
-        self._masks[key] = mask
+        vocab.masks[key] = mask
         return mask
 
 

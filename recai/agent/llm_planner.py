@@ -14,7 +14,6 @@ from recai.agent.demos import load_demos
 from recai.agent.grammar import PlanConstraint
 from recai.agent.plan import PlanError, Step, parse_plan, plan_to_json
 from recai.agent.tools import TOOLS, tool_help
-from recai.agent.understand import RequestReader
 
 SYSTEM = """You plan tool calls for a movie recommender. Tools:
 {tools}
@@ -23,6 +22,8 @@ Catalog tables:
 Reply with only a JSON list of steps: [{{"tool": "...", "input": "..."}}].
 Recommendation plans use, in this order and only when the request needs them: candidates, hard_filter,
 soft_filter, then one rank step. A question about one movie is a single lookup step."""
+
+MEMORY_TURNS = 3  # earlier user messages shown to the planner
 
 CRITIC = """Check a tool plan for a movie recommender. Tools:
 {tools}
@@ -44,7 +45,6 @@ class LLMPlanner:
     def __init__(self, domain, llm, demos=None, n_demos: int = 4, constrain: bool = True, reflections: int = 0,
                  max_tokens: int = 200, name: str = "llm", system: str | None = None):
         self.domain, self.llm, self.name = domain, llm, name
-        self.reader = RequestReader(domain)
         self.demos = list(demos) if demos is not None else load_demos(domain)
         self.n_demos, self.constrain, self.reflections, self.max_tokens = n_demos, constrain, reflections, max_tokens
         self.grammar = PlanConstraint(list(TOOLS))
@@ -70,8 +70,14 @@ class LLMPlanner:
         for demo in self.nearest_demos(message):
             messages += [{"role": "user", "content": demo.request},
                          {"role": "assistant", "content": plan_to_json(demo.plan)}]
-        profile = (context or {}).get("profile")
-        extra = f"\n(Known about the user: {profile})" if profile and profile != "nothing known yet" else ""
+        context = context or {}
+        extra = ""
+        earlier = [m["content"] for m in context.get("dialogue", ()) if m["role"] == "user"][-MEMORY_TURNS:]
+        if earlier:  # the short-term memory: what the user asked before, for follow-ups like "and older?"
+            extra += "\n(Earlier the user said: " + " | ".join(earlier) + ")"
+        profile = context.get("profile")
+        if profile and profile != "nothing known yet":
+            extra += f"\n(Known about the user: {profile})"
         messages.append({"role": "user", "content": message + extra})
         return messages
 

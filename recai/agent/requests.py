@@ -68,18 +68,15 @@ class RequestGenerator:
         for i in range(domain.n_items):
             if float(pop[i]) >= min_popularity and wanted(i):
                 spoken.setdefault(spoken_title(domain.catalog.titles[i]).lower(), []).append(i)
-        self.items = sorted(v[0] for v in spoken.values() if len(v) == 1 and self._resolves(v[0]))
+        unique = sorted(v[0] for v in spoken.values() if len(v) == 1)
+        matches = domain.matcher.match_many([spoken_title(domain.catalog.titles[i]) for i in unique]) if unique else []
+        self.items = [i for i, m in zip(unique, matches) if m is not None and m.index == i]
         if len(self.items) < 10:
             raise ValueError(f"only {len(self.items)} usable items in the {split} split; lower min_popularity")
-        attr = domain.category_attr
-        present = {v for vs in domain.catalog.values(attr) if vs for v in vs} if attr else set()
+        present = {v for vs in domain.item_categories for v in vs}
         self.categories = [c for c in CATEGORY_PHRASES if c in present]
         self.families = [self._similar, self._category, self._similar_constrained, self._question,
                          self._candidates, self._description, self._popular]
-
-    def _resolves(self, i: int) -> bool:
-        m = self.domain.matcher.match(spoken_title(self.domain.catalog.titles[i]))
-        return m is not None and m.index == i
 
     def examples(self, n: int) -> list[Example]:
         """n requests cycling through the template families, with no repeated request text."""

@@ -20,9 +20,11 @@ class RulePlanner:
         self.domain = domain
         self.reader = RequestReader(domain)
 
-    def plan(self, message: str, context=None) -> list[Step]:
-        """context: an optional PlanContext (ignored here: the rules read the message alone)."""
-        return plan_for(self.reader.read(message), self.domain)
+    def plan(self, message: str, context: dict | None = None) -> list[Step]:
+        """context: the agent's turn context; its "request" (the message already read) saves reading
+        it again. The rules use the message alone, not the dialogue."""
+        request = (context or {}).get("request") or self.reader.read(message)
+        return plan_for(request, self.domain)
 
 
 def plan_for(req: Request, domain) -> list[Step]:

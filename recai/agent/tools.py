@@ -7,6 +7,7 @@ which lands in the trace and in the answer prompt, and the plan goes on.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol
 
 import torch
 
@@ -27,18 +28,14 @@ class ToolContext:
     history: list[int]  # the user's own past items (catalog indices), oldest first; may be empty
 
 
-class Tool:
-    name = ""
+class Tool(Protocol):
+    """A tool: a name, and `run` whose docstring is the line the planner prompt shows."""
+    name: str
 
-    def run(self, bus: CandidateBus, text: str, ctx: ToolContext) -> str:
-        raise NotImplementedError
-
-    @classmethod
-    def help(cls) -> str:
-        return " ".join((cls.run.__doc__ or "").split())
+    def run(self, bus: CandidateBus, text: str, ctx: ToolContext) -> str: ...
 
 
-class CandidateStore(Tool):
+class CandidateStore:
     name = "candidates"
 
     def run(self, bus, text, ctx):
@@ -51,7 +48,7 @@ class CandidateStore(Tool):
         return f"{len(found)} candidates: " + "; ".join(ctx.domain.catalog.titles[i] for i in found) + note
 
 
-class LookUp(Tool):
+class LookUp:
     name = "lookup"
 
     def run(self, bus, text, ctx):
@@ -69,7 +66,7 @@ class LookUp(Tool):
         return _with_changes("\n".join(lines), changes)
 
 
-class HardFilter(Tool):
+class HardFilter:
     name = "hard_filter"
 
     def run(self, bus, text, ctx):
@@ -87,7 +84,7 @@ class HardFilter(Tool):
         return _with_changes(f"{before} -> {len(bus)} candidates where {condition}", changes)
 
 
-class SoftFilter(Tool):
+class SoftFilter:
     name = "soft_filter"
 
     def run(self, bus, text, ctx):
@@ -116,7 +113,7 @@ class SoftFilter(Tool):
         return f"{len(bus)} candidates closest to {text!r}, best first{note}"
 
 
-class Rank(Tool):
+class Rank:
     name = "rank"
 
     def run(self, bus, text, ctx):
@@ -141,7 +138,7 @@ class Rank(Tool):
     def _scores(self, mode, pool, bus, ctx) -> tuple[list[float], str]:
         domain = ctx.domain
         liked = set(ctx.profile.liked_categories)
-        bonus = [0.01 * len(liked & set(_categories(i, domain))) for i in pool]  # a tie-breaker, not a driver
+        bonus = [0.01 * len(liked & set(domain.item_categories[i])) for i in pool]  # a tie-breaker, not a driver
         if mode == "similarity" and bus.ranked:
             n = len(pool)
             return [n - j + b for j, b in enumerate(bonus)], "similarity"
@@ -154,7 +151,7 @@ class Rank(Tool):
         return [float(pop[i]) + b for i, b in zip(pool, bonus)], used
 
 
-class MapItems(Tool):
+class MapItems:
     name = "map"
 
     def run(self, bus, text, ctx):
@@ -175,7 +172,7 @@ TOOLS: dict[str, Tool] = {t.name: t for t in (CandidateStore(), LookUp(), HardFi
 
 def tool_help() -> str:
     """One line per tool, for the planner prompt."""
-    return "\n".join(f"- {name}: {tool.help()}" for name, tool in TOOLS.items())
+    return "\n".join(f"- {name}: {' '.join((type(tool).run.__doc__ or '').split())}" for name, tool in TOOLS.items())
 
 
 # ---- helpers the tools share -------------------------------------------------------------------
@@ -210,25 +207,16 @@ def diversify(ranked: list[int], domain, head: int = 20) -> list[int]:
     while rest:
         def cost(pos_item):
             pos, item = pos_item
-            return sum(covered.get(c, 0) for c in _categories(item, domain)) * 3 + pos
+            return sum(covered.get(c, 0) for c in domain.item_categories[item]) * 3 + pos
         pos, item = min(enumerate(rest), key=cost)
         chosen.append(rest.pop(pos))
-        for c in _categories(item, domain):
+        for c in domain.item_categories[item]:
             covered[c] = covered.get(c, 0) + 1
     return chosen + list(ranked[head:])
 
 
-def _categories(i: int, domain) -> list[str]:
-    cache = getattr(domain, "_category_cache", None)
-    if cache is None:
-        attr = domain.category_attr
-        cache = [v or [] for v in domain.catalog.values(attr)] if attr else [[] for _ in range(domain.n_items)]
-        domain._category_cache = cache
-    return cache[i]
-
-
 def _avoided(i: int, ctx: ToolContext) -> bool:
-    return bool(set(ctx.profile.disliked_categories) & set(_categories(i, ctx.domain)))
+    return bool(set(ctx.profile.disliked_categories) & set(ctx.domain.item_categories[i]))
 
 
 def _cell(v) -> str:

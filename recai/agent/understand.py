@@ -58,8 +58,7 @@ class RequestReader:
 
     def __init__(self, domain):
         self.domain = domain
-        values = sorted({v for vs in domain.catalog.values(domain.category_attr) if vs for v in vs}) \
-            if domain.category_attr else []
+        values = sorted({v for vs in domain.item_categories for v in vs})
         words: dict[str, str] = {}
         for v in values:
             low = v.lower()

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterator, Protocol, Sequence, runtime_checkable
+from typing import Callable, Iterator, Protocol, Sequence, runtime_checkable
 
 from recai.text.chat import check_messages as _check_roles
 
@@ -21,8 +21,9 @@ class ChatStream:
     Backends fill `prompt_tokens`, `completion_tokens` and `finish_reason` as they learn them.
     """
 
-    def __init__(self, pieces: Iterator[str]):
-        self._pieces = pieces
+    def __init__(self, make_pieces: Callable[["ChatStream"], Iterator[str]]):
+        # The backend's generator gets this stream, so it can fill in the counts as it learns them.
+        self._pieces = make_pieces(self)
         self.text = ""
         self.prompt_tokens = 0
         self.completion_tokens = 0

@@ -58,8 +58,7 @@ class LocalLLM:
             raise ContextLengthError(f"the conversation has {len(ids)} tokens, more than {self.name}'s context of "
                            f"{self.context_length}; shorten it")
         cfg = self._config(ids, min(max_tokens, room), temperature, stop, constraint)
-        out = ChatStream(iter(()))
-        out._pieces = self._pieces(ids, cfg, out)
+        out = ChatStream(lambda stream: self._pieces(ids, cfg, stream))
         out.prompt_tokens = len(ids)
         return out
 

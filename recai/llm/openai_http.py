@@ -65,9 +65,7 @@ class OpenAIChat:
                     stop: Sequence[str] = (), constraint: Constraint | None = None) -> ChatStream:
         body = self._body(messages, max_tokens, temperature, stop, constraint, stream=True)
         reply = self._post(body, stream=True)
-        out = ChatStream(iter(()))
-        out._pieces = self._pieces(reply, out)
-        return out
+        return ChatStream(lambda stream: self._pieces(reply, stream))
 
     def chat(self, messages: Sequence[dict], max_tokens: int = 256, temperature: float = 0.0,
              stop: Sequence[str] = (), constraint: Constraint | None = None) -> str:
