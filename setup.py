@@ -34,7 +34,8 @@ setup(
     packages=find_packages(include=["recai", "recai.*", "kernels", "kernels.*"]),
     include_package_data=True,
     # The embedded default dataset ships with its README (its license requires that).
-    package_data={"recai.data": ["datasets/ml-latest-small/*"], "recai.agent.demos": ["*.jsonl"]},
+    package_data={"recai.data": ["datasets/ml-latest-small/*"], "recai.agent.demos": ["*.jsonl"],
+                  "recai.agent": ["planner_adapter/*"]},
     install_requires=RUNTIME,
     extras_require={"test": TEST, "triton": ["triton"], "bench": BENCH},
     entry_points={"console_scripts": ["recai=recai.cli:main"]},

@@ -10,6 +10,7 @@ top-10 from the history alone (the same trained model the agent ranks with).
     python bench/agent.py                         # 50 users, SmolLM2-135M answers, rule planner
     python bench/agent.py --llm none --users 200  # no language model: rules and templates, fast
     python bench/agent.py --planner llm --users 20
+    python bench/agent.py --simulator llm --users 20  # the simulated user speaks through SmolLM2
 """
 from __future__ import annotations
 
@@ -37,6 +38,11 @@ def main(argv=None) -> int:
     p.add_argument("--turns", type=int, default=5, help="most turns per conversation (default 5)")
     p.add_argument("--llm", default="smollm2-135m-instruct", help="local model SPEC for answers (and plans), or none")
     p.add_argument("--planner", choices=("rules", "llm"), default="rules")
+    p.add_argument("--simulator", choices=("rules", "llm"), default="rules",
+                   help="rules (default): template messages; llm: a model rewrites each message in its own words "
+                        "(what is revealed stays rule-based)")
+    p.add_argument("--simulator-llm", default="smollm2-135m-instruct",
+                   help="local model SPEC (or openai:MODEL with OPENAI_BASE_URL) voicing the llm simulator")
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args(argv)
 
@@ -59,6 +65,12 @@ def main(argv=None) -> int:
     elif args.planner == "llm":
         raise SystemExit("--planner llm needs --llm")
 
+    voice = None
+    if args.simulator == "llm":
+        from recai.eval.simulator import LLMVoice
+        from recai.llm import load_llm
+
+        voice = LLMVoice(llm if llm is not None and args.simulator_llm == args.llm else load_llm(args.simulator_llm))
     base5 = base10 = 0
     successes, turn_times, first_turns = 0, [], []
     for n, row in enumerate(rows):
@@ -73,8 +85,11 @@ def main(argv=None) -> int:
         agent = Agent(domain, llm=llm, planner=planner, history=history)
         liked_title = spoken_title(domain.catalog.titles[user.liked])
         for turn in range(args.turns):
+            message = user.message(turn, liked_title)
+            if voice is not None:
+                message = voice.say(message, must_keep=liked_title)
             t0 = time.monotonic()
-            result = agent.turn(user.message(turn, liked_title))
+            result = agent.turn(message)
             turn_times.append(time.monotonic() - t0)
             if target in result.items:
                 successes += 1
@@ -86,7 +101,8 @@ def main(argv=None) -> int:
     N = len(rows)
     brain = "none (templates)" if llm is None else args.llm
     print(f"{N} simulated ml-latest-small users, hidden target = held-out last item, at most {args.turns} turns, "
-          f"5 items per turn; planner: {args.planner}; answers: {brain}")
+          f"5 items per turn; planner: {args.planner}; answers: {brain}; simulator: {args.simulator}"
+          + (f" ({args.simulator_llm})" if voice is not None else ""))
     print("| recommender | success | avg turns to success | median s/turn |")
     print("|---|---|---|---|")
     print(f"| agent | {successes / N:.1%} | {statistics.mean(first_turns) if first_turns else float('nan'):.2f} | "

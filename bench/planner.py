@@ -33,6 +33,7 @@ def main(argv=None) -> int:
     p.add_argument("--llm", default="smollm2-135m-instruct", help="local model for the LLM planner rows")
     p.add_argument("--adapter", type=Path, help="a LoRA planner adapter (recai train planner) for the tuned row")
     p.add_argument("--skip-llm", action="store_true", help="only the rule planner")
+    p.add_argument("--skip-zero-shot", action="store_true", help="no zero-shot row (with --adapter: rules and tuned)")
     p.add_argument("--show-failures", type=int, default=3, help="misses to print per planner")
     args = p.parse_args(argv)
 
@@ -48,7 +49,8 @@ def main(argv=None) -> int:
         from recai.llm import LocalLLM
 
         llm = LocalLLM.from_spec(args.llm)
-        rows.append((f"{args.llm} zero-shot, 4 demos + grammar", LLMPlanner(domain, llm)))
+        if not args.skip_zero_shot:
+            rows.append((f"{args.llm} zero-shot, 4 demos + grammar", LLMPlanner(domain, llm)))
         if args.adapter:
             from recai.agent.tool_learning import TUNED_SYSTEM, load_planner_llm
 

@@ -11,8 +11,10 @@ from __future__ import annotations
 import re
 import time
 from dataclasses import dataclass, field
+from typing import Callable
 
-from recai.agent.memory import DialogueMemory
+from recai.agent.answer import grounded_answer, lead_prompt, write_lead
+from recai.agent.memory import DialogueMemory, extractive_summary, llm_summarizer
 from recai.agent.plan import MAX_STEPS, Step
 from recai.agent.rule_planner import RulePlanner, plan_for
 from recai.agent.sql_snap import SqlSnapper
@@ -23,8 +25,6 @@ from recai.errors import LLMError
 
 MAX_MESSAGE_CHARS = 2000  # longer messages are cut (and the reply says so): a chat turn, not a document
 SHOWN = 5  # items in an answer
-
-ANSWER_SYSTEM = "You are a friendly movie recommender. Be brief and only talk about the movies you are given."
 
 
 @dataclass
@@ -64,25 +64,37 @@ class Agent:
     llm: a `recai.llm` backend for the answer (and the planner, when `planner` is an LLM planner),
         or None for template answers. planner: anything with `plan(message, context) -> [Step]`;
         default the rule planner. history: the user's known items (catalog indices, oldest first).
+        memory_tokens: the dialogue window's budget; memory_summary: how exchanges leaving it are
+        kept ("extractive": the user's requests; "llm": a sentence from the model; "none": dropped).
     """
 
     def __init__(self, domain, llm=None, planner=None, history=(), memory_tokens: int = 1024,
-                 answer_tokens: int = 48):
+                 answer_tokens: int = 48, memory_summary: str = "extractive"):
         self.domain, self.llm = domain, llm
         self.planner = planner or RulePlanner(domain)
         self.reader = getattr(self.planner, "reader", None) or RequestReader(domain)
         self.profile = UserProfile()
         self.history = [int(i) for i in history]
-        self.memory = DialogueMemory(memory_tokens, getattr(llm, "count_tokens", None))
+        summarizers = {"extractive": extractive_summary, "none": None}
+        if llm is not None:
+            summarizers["llm"] = llm_summarizer(llm)
+        if memory_summary not in summarizers:
+            raise ValueError(f"memory_summary must be one of {sorted(summarizers)}, got {memory_summary!r}"
+                             + (" ('llm' needs an llm)" if memory_summary == "llm" else ""))
+        self.memory = DialogueMemory(memory_tokens, getattr(llm, "count_tokens", None), summarizers[memory_summary])
         self.answer_tokens = answer_tokens
         self._tool_ctx = ToolContext(domain, self.profile, SqlSnapper(domain.catalog, domain.matcher), self.history)
 
-    def turn(self, message: str) -> Turn:
+    def turn(self, message: str, on_text: Callable[[str], None] | None = None) -> Turn:
+        """One exchange. on_text, if given, receives the reply in pieces as it is written (their
+        concatenation is `Turn.reply`), so a chat front end can show it while the model runs."""
         start = time.monotonic()
         notes = []
         if not isinstance(message, str) or not message.strip():
-            return self._canned(message if isinstance(message, str) else "", start,
-                                "Tell me what you are in the mood for, or a movie you liked.")
+            reply = "Tell me what you are in the mood for, or a movie you liked."
+            if on_text is not None:
+                on_text(reply)
+            return self._canned(message if isinstance(message, str) else "", start, reply)
         message = " ".join(message.split())
         if len(message) > MAX_MESSAGE_CHARS:
             message = message[:MAX_MESSAGE_CHARS]
@@ -95,7 +107,7 @@ class Agent:
         if not plan or plan[-1].tool not in ("map", "lookup"):
             trace.append(self._run(Step("map", str(SHOWN)), bus))
         items = bus.pool()[:SHOWN] if trace[-1].tool == "map" else []
-        reply = self._answer(message, trace, items, notes)
+        reply = self._answer(message, trace, items, notes, on_text)
         self.memory.add(message, reply)
         titles = [self.domain.catalog.titles[i] for i in items]
         return Turn(message, plan, trace, reply, items, titles, getattr(self.planner, "name", "custom"),
@@ -118,7 +130,7 @@ class Agent:
 
     def _plan(self, message: str, request, notes: list[str]) -> list[Step]:
         context = {"request": request, "profile": self.profile.to_text(self.domain.catalog.titles),
-                   "dialogue": self.memory.messages()}
+                   "dialogue": self.memory.messages(), "summary": self.memory.summary}
         try:
             plan = self.planner.plan(message, context)
         except (ValueError, LLMError) as e:  # a bad plan or an unreachable brain: fall back, say so
@@ -138,59 +150,23 @@ class Agent:
             observation += f"\n(input cut to {MAX_INPUT_CHARS} characters)"
         return TraceEntry(step.tool, step.input, observation, time.monotonic() - t)
 
-    def _answer(self, message: str, trace: list[TraceEntry], items: list[int], notes: list[str]) -> str:
-        """The model writes a short lead-in from the tool results; the grounded results follow it
-        verbatim, so a small model's wording can never replace or invent the recommended items."""
+    def _answer(self, message: str, trace: list[TraceEntry], items: list[int], notes: list[str],
+                on_text: Callable[[str], None] | None) -> str:
+        """The model's short lead (streamed to on_text) over the grounded tool results."""
         intro, body = grounded_answer(trace, items)
-        lead = None
-        if self.llm is not None:
+        lead = ""
+        prompt = lead_prompt(message, trace, items, self.domain.catalog.titles) if self.llm is not None else None
+        if prompt is not None:
             try:
-                lead = self._llm_lead(message, trace, items) or None
+                lead = write_lead(self.llm, prompt, self.answer_tokens, on_text)
             except LLMError as e:
                 notes.append(f"the language model failed ({e}); answered from the tool results")
-        head = lead or intro
-        return f"{head}\n{body}" if body else head
-
-    def _llm_lead(self, message: str, trace: list[TraceEntry], items: list[int]) -> str:
-        """One or two sentences from the model. The prompt is kept plain (titles as people write them,
-        no tool syntax): small models follow that far better than a dump of the trace."""
-        from recai.agent.requests import spoken_title
-
-        last = trace[-1] if trace else None
-        if last is not None and last.tool == "lookup":
-            facts = "; ".join(line for line in last.observation.splitlines()[1:4])
-            ask = f"I asked: {message}\nThe catalog says: {facts}\nAnswer my question in one sentence."
-        elif items:
-            names = ", ".join(spoken_title(self.domain.catalog.titles[i]) for i in items[:3])
-            ask = f"I asked: {message}\nYou found these movies for me: {names}.\nIn one sentence, tell me why I might enjoy them."
-        else:
-            return ""
-        messages = [{"role": "system", "content": ANSWER_SYSTEM}, {"role": "user", "content": ask}]
-        text = self.llm.chat(messages, max_tokens=self.answer_tokens, temperature=0.0, stop=["\n\n"]).strip()
-        return _sentences(" ".join(text.split()), 2)
+        if not lead and on_text is not None:
+            on_text(intro)
+        tail = f"\n{body}" if body else ""
+        if on_text is not None and tail:
+            on_text(tail)
+        return (lead or intro) + tail
 
     def _canned(self, message: str, start: float, reply: str) -> Turn:
         return Turn(message, [], [], reply, [], [], "none", time.monotonic() - start, ["empty message"])
-
-
-def grounded_answer(trace: list[TraceEntry], items: list[int]) -> tuple[str, str]:
-    """(intro, body) of an answer without a language model: the body is the lookup rows or the map
-    of recommended items, verbatim from the tools ("" when there is nothing to show)."""
-    last = trace[-1] if trace else None
-    errors = [t.observation for t in trace if t.observation.startswith("error:")]
-    if last is not None and last.tool == "lookup":
-        if last.observation.startswith("error:"):
-            return f"I could not look that up ({last.observation[7:]}).", ""
-        return "Here is what the catalog says:", last.observation
-    if not items:
-        why = f" ({errors[0][7:]})" if errors else ""
-        return f"I could not find anything that fits{why}. Could you loosen the request a little?", ""
-    intro = "Here are my picks:" if not errors else "Part of the request could not be applied; here are my picks:"
-    return intro, last.observation
-
-
-def _sentences(text: str, n: int) -> str:
-    """The first n sentences of text (a small model's reply often trails off mid-sentence after them)."""
-    parts = re.split(r"(?<=[.!?])\s+", text)
-    out = " ".join(parts[:n])
-    return out if out.endswith((".", "!", "?")) or len(parts) <= n else out + "."

@@ -72,12 +72,19 @@ def _agent_options(p) -> None:
     p.add_argument("--llm", default=DEFAULT_LLM,
                    help=f"the brain: a local model SPEC (default {DEFAULT_LLM}), openai:MODEL, or none")
     p.add_argument("--api-base", help="for openai:MODEL: the server's base URL up to /v1 (key from OPENAI_API_KEY)")
-    p.add_argument("--planner", choices=("auto", "llm", "rules"), default="auto",
-                   help="llm: the model plans (demos + grammar); rules: the rule planner plans and the model only "
-                        "answers; auto (default): llm for remote models, rules for local and --llm none")
+    p.add_argument("--planner", choices=("auto", "llm", "tuned", "rules"), default="auto",
+                   help="llm: the model plans (demos + grammar); tuned: a LoRA planner adapter (--planner-adapter) "
+                        "plans, the model answers; rules: the rule planner plans and the model only answers; "
+                        "auto (default): llm for remote models, rules for local and --llm none")
+    p.add_argument("--planner-adapter", metavar="DIR",
+                   help="for --planner tuned: the adapter from `recai train planner` (default: the one shipped "
+                        "for smollm2-135m-instruct)")
     p.add_argument("--reflect", type=int, default=0, metavar="N", help="critic rounds on each LLM plan (default 0)")
     p.add_argument("--embedder", default="minilm-l6", help="embedding model for the item index (default minilm-l6)")
     p.add_argument("--dtype", choices=("float32", "bfloat16"), default="float32", help="local model dtype")
+    p.add_argument("--memory-summary", choices=("extractive", "llm", "none"), default="extractive",
+                   help="how exchanges leaving the dialogue window are kept: the user's requests (default), "
+                        "a sentence from the model, or not at all")
     p.add_argument("--ranker-epochs", type=int, default=12,
                    help="most SASRec epochs when the ranker is trained (first run only; default 12)")
 
@@ -100,13 +107,39 @@ def agent_factory(args):
         planner_kind = "llm" if llm is not None and args.llm.startswith("openai:") else "rules"
     if planner_kind == "llm" and llm is None:
         raise ValueError("--planner llm needs a language model; drop --llm none or use --planner rules")
-    planner = LLMPlanner(domain, llm, reflections=args.reflect) if planner_kind == "llm" else None
+    planner = None
+    if planner_kind == "llm":
+        planner = LLMPlanner(domain, llm, reflections=args.reflect)
+    elif planner_kind == "tuned":
+        planner = tuned_planner(domain, args)
+
+    if args.memory_summary == "llm" and llm is None:
+        raise ValueError("--memory-summary llm needs a language model; drop --llm none")
 
     def new(history=()):
-        return Agent(domain, llm=llm, planner=planner, history=history)
+        return Agent(domain, llm=llm, planner=planner, history=history, memory_summary=args.memory_summary)
 
     new.domain = domain
     return new
+
+
+def tuned_planner(domain, args):
+    """The LLM planner over the base model with a planner adapter merged in (a second copy of the
+    model: the untouched one keeps writing the answers)."""
+    from recai.agent.llm_planner import LLMPlanner
+    from recai.agent.tool_learning import SHIPPED_ADAPTER, SHIPPED_BASE, TUNED_SYSTEM, load_planner_llm
+
+    if args.llm == "none" or args.llm.startswith("openai:"):
+        raise ValueError("--planner tuned needs a local --llm (the adapter's base model)")
+    adapter = args.planner_adapter
+    if adapter is None:
+        if args.llm != SHIPPED_BASE:
+            raise ValueError(f"the shipped planner adapter is for {SHIPPED_BASE}; give --planner-adapter DIR "
+                             f"for {args.llm}")
+        adapter = SHIPPED_ADAPTER
+    _note(f"loading the planner adapter {adapter}")
+    return LLMPlanner(domain, load_planner_llm(args.llm, adapter, dtype=args.dtype), n_demos=0, system=TUNED_SYSTEM,
+                      reflections=args.reflect)
 
 
 def cmd_demo(args) -> int:
@@ -155,9 +188,11 @@ def cmd_chat(args) -> int:
         if message.strip() == "/reset":
             agent = new_agent(history)
             continue
-        turn = agent.turn(message)
-        print("  plan: " + ", ".join(f"{s.tool}({s.input[:50]})" for s in turn.plan), file=sys.stderr)
-        print(f"agent> {turn.reply}", flush=True)
+        print("agent> ", end="", flush=True)
+        turn = agent.turn(message, on_text=lambda piece: print(piece, end="", flush=True))
+        print(flush=True)
+        print("  plan: " + ", ".join(f"{s.tool}({s.input[:50]})" for s in turn.plan)
+              + "".join(f"\n  note: {n}" for n in turn.notes), file=sys.stderr)
 
 
 def cmd_serve(args) -> int:

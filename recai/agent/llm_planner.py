@@ -73,6 +73,8 @@ class LLMPlanner:
         context = context or {}
         extra = ""
         earlier = [m["content"] for m in context.get("dialogue", ()) if m["role"] == "user"][-MEMORY_TURNS:]
+        if context.get("summary"):  # exchanges that left the memory window, folded
+            extra += f"\n(Long ago the user said: {context['summary']})"
         if earlier:  # the short-term memory: what the user asked before, for follow-ups like "and older?"
             extra += "\n(Earlier the user said: " + " | ".join(earlier) + ")"
         profile = context.get("profile")

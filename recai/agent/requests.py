@@ -17,11 +17,24 @@ from recai.agent.rule_planner import plan_for
 from recai.agent.understand import Request
 from recai.text.normalize import unmove_article
 
+# Themes for description requests. Like items, they are split: every fifth theme is for evaluation
+# only, so a tuned planner is judged on descriptions it never saw. Their words are outside the rule
+# reader's filler and category words, so the request text carries exactly the gold description.
 THEMES = ["time travel", "robots", "a heist", "space exploration", "aliens", "revenge", "coming of age",
           "martial arts", "a serial killer", "zombies", "vampires", "high school", "a road trip", "survival",
           "a dystopian future", "superheroes", "dinosaurs", "pirates", "boxing", "the mafia", "spies",
           "a haunted house", "artificial intelligence", "friendship", "a prison escape", "a courtroom trial",
-          "dragons", "a treasure hunt", "a rock band", "dancing", "a con artist", "a small town", "a shipwreck"]
+          "dragons", "a treasure hunt", "a rock band", "dancing", "a con artist", "a small town", "a shipwreck",
+          "a bank robbery", "a kidnapping", "a submarine", "a plane crash", "a volcano", "an earthquake",
+          "a pandemic", "a chess prodigy", "a chef", "a wedding", "a divorce", "a reunion", "twins",
+          "a ghost", "witches", "werewolves", "giant sharks", "a talking dog", "horses", "a circus", "magicians",
+          "a boarding school", "college students", "a summer camp", "baseball", "basketball", "surfing",
+          "mountain climbing", "car racing", "a hacker", "video games", "a journalist", "a president",
+          "an election", "lawyers", "doctors", "a hospital", "soldiers", "the ocean", "the desert", "the jungle",
+          "an island", "the arctic", "the moon", "mars", "a time loop", "memory loss", "dreams",
+          "a parallel universe", "clones", "mutants", "a cult", "a detective", "police officers",
+          "a bounty hunter", "samurai", "ninjas", "gladiators", "knights", "a princess", "gangsters",
+          "a lottery win", "a musician", "a painter", "a writer", "ballet", "a singing contest"]
 CATEGORY_PHRASES = {"Comedy": ["comedies", "funny movies", "comedy films"], "Drama": ["dramas", "drama movies"],
                     "Thriller": ["thrillers", "thriller movies"], "Romance": ["romantic movies", "romances"],
                     "Action": ["action movies", "action films"], "Adventure": ["adventure movies", "adventures"],
@@ -54,6 +67,39 @@ def spoken_title(title: str) -> str:
     return unmove_article(bare) or bare
 
 
+_TITLE_IN_SQL = re.compile(r"title = '((?:[^']|'')*)'")
+
+
+def as_written(example: Example, domain) -> Example:
+    """The example with every catalog title in its plan replaced by the words the request used for it
+    ("Craft, The (1996)" -> "The Craft"), where those words resolve to the same item.
+
+    Language-model planners are shown and taught this form: copying the user's words is learnable,
+    while a catalog title's year and article order are facts a small model cannot know for unseen
+    titles. The tools resolve names by fuzzy matching, so both forms run the same plan.
+    """
+    low = example.request.lower()
+
+    def spoken(title: str) -> str:
+        words = spoken_title(title)
+        if words.lower() not in low:
+            return title
+        match = domain.matcher.match(words)
+        return words if match is not None and match.title == title else title
+
+    steps = []
+    for step in example.plan:
+        text = step.input
+        if step.tool == "candidates" or (step.tool == "soft_filter" and text.startswith("like: ")):
+            head = "like: " if step.tool == "soft_filter" else ""
+            text = head + "; ".join(spoken(t) for t in text[len(head):].split("; "))
+        elif step.tool == "lookup":
+            text = _TITLE_IN_SQL.sub(lambda m: "title = '" + spoken(m.group(1).replace("''", "'")).replace("'", "''")
+                                     + "'", text)
+        steps.append(Step(step.tool, text))
+    return Example(example.request, steps, example.intent)
+
+
 class RequestGenerator:
     """Requests over `domain`; `split` is "train" or "eval" (which items may appear, see the module doc)."""
 
@@ -75,6 +121,7 @@ class RequestGenerator:
             raise ValueError(f"only {len(self.items)} usable items in the {split} split; lower min_popularity")
         present = {v for vs in domain.item_categories for v in vs}
         self.categories = [c for c in CATEGORY_PHRASES if c in present]
+        self.themes = [t for n, t in enumerate(THEMES) if (n % 5 == 0) == (split == "eval")]
         self.families = [self._similar, self._category, self._similar_constrained, self._question,
                          self._candidates, self._description, self._popular]
 
@@ -177,9 +224,12 @@ class RequestGenerator:
         return self._example(text, Request(candidates=items), "candidates")
 
     def _description(self) -> Example:
-        theme = self.rng.choice(THEMES)
+        theme = self.rng.choice(self.themes)
         text = self.rng.choice([f"I want a movie about {theme}", f"Any good films about {theme}?",
-                                f"Recommend something about {theme}", f"Looking for a story about {theme}"])
+                                f"Recommend something about {theme}", f"Looking for a story about {theme}",
+                                f"Find me a film about {theme}", f"Suggest a movie about {theme}",
+                                f"Something about {theme} please", f"I'd like to watch a movie about {theme}",
+                                f"Can you recommend a film about {theme}?"])
         words = " ".join(w for w in re.findall(r"[a-z]+", theme) if w not in ("a", "the") and len(w) > 2)
         return self._example(text, Request(description=words), "description")
 
@@ -192,5 +242,7 @@ class RequestGenerator:
         else:
             extra = ""
         text = self.rng.choice([f"What are the most popular {phrase}{extra}?", f"Popular {phrase}{extra} please",
-                                f"Show me {phrase} everyone has seen{extra}"])
+                                f"Show me {phrase} everyone has seen{extra}", f"I want popular {phrase}{extra}",
+                                f"Recommend some popular {phrase}{extra}", f"The most watched {phrase}{extra} please",
+                                f"Can you suggest popular {phrase}{extra}?", f"Which {phrase} has everyone seen{extra}?"])
         return self._example(text, req, "popular")

@@ -57,3 +57,29 @@ def make_user(catalog, history: list[int], target: int, popularity, rng: random.
         reveals.append("that is popular")
     liked = rng.choice(history[-10:]) if history else target
     return SimulatedUser(list(history), int(target), int(liked), reveals)
+
+
+class LLMVoice:
+    """An LLM-backed simulated user: the rules still decide what is revealed each turn (so the target
+    stays hidden and runs stay comparable); the model rewrites each message in its own words.
+
+    Greedy decoding keeps it reproducible for a given model. A reply that drops the liked title
+    (small models sometimes do) falls back to the rule message, so the facts always reach the agent.
+    """
+
+    PROMPT = ("Rewrite this message to a movie recommender as a casual chat message from a user. Keep every "
+              "movie title, genre and decade; add nothing else. Reply with the message only.\n\nMessage: {message}")
+
+    def __init__(self, llm, max_tokens: int = 60):
+        self.llm, self.max_tokens = llm, max_tokens
+
+    def say(self, rule_message: str, must_keep: str) -> str:
+        from recai.errors import LLMError
+
+        try:
+            text = self.llm.chat([{"role": "user", "content": self.PROMPT.format(message=rule_message)}],
+                                 max_tokens=self.max_tokens, temperature=0.0, stop=["\n\n"])
+        except LLMError:
+            return rule_message
+        text = " ".join(text.split()).strip('"')
+        return text if must_keep.lower() in text.lower() else rule_message

@@ -49,8 +49,12 @@ def _hf_name(name: str, ours_to_hf: dict[str, str] | None) -> str:
     return hf
 
 
-def save_adapter(model: nn.Module, directory: str | Path, base_model_name_or_path: str | None = None) -> Path:
+def save_adapter(model: nn.Module, directory: str | Path, base_model_name_or_path: str | None = None,
+                 dtype: torch.dtype | None = None) -> Path:
     """Write the model's LoRA adapters in PEFT's layout; both files are written atomically.
+
+    dtype stores the factors in another precision (float16 halves the file; loading casts them
+    back to the model's dtype).
 
     Raises ValueError when the model has no LoRA layers or they differ in rank, alpha or rslora
     (PEFT's config holds one r and one alpha).
@@ -69,8 +73,9 @@ def save_adapter(model: nn.Module, directory: str | Path, base_model_name_or_pat
     for name, m in layers.items():
         hf = _hf_name(name, ours_to_hf)
         targets.add(hf.rsplit(".", 1)[-1])
-        state[f"{PREFIX}{hf}.lora_A.weight"] = m.lora_a.detach().contiguous().cpu()
-        state[f"{PREFIX}{hf}.lora_B.weight"] = m.lora_b.detach().contiguous().cpu()
+        for key, factor in (("lora_A", m.lora_a), ("lora_B", m.lora_b)):
+            factor = factor.detach().cpu()
+            state[f"{PREFIX}{hf}.{key}.weight"] = (factor.to(dtype) if dtype else factor).contiguous()
     dropout = next(iter(layers.values())).dropout
     config = {
         "peft_type": "LORA", "task_type": "CAUSAL_LM" if ours_to_hf is not None else None,

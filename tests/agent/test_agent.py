@@ -22,6 +22,26 @@ class ScriptedLLM:
             raise reply
         return reply
 
+    def stream_chat(self, messages, max_tokens=256, temperature=0.0, stop=(), constraint=None):
+        """The reply in two-character pieces; an exception in the script is raised where it stands
+        (a list [text, error] fails after streaming text)."""
+        self.calls.append(messages)
+        reply = self.replies.pop(0)
+        parts = reply if isinstance(reply, list) else [reply]
+        self.closed = False
+
+        def pieces():
+            try:
+                for part in parts:
+                    if isinstance(part, Exception):
+                        raise part
+                    for k in range(0, len(part), 2):
+                        self.pieces_sent = getattr(self, "pieces_sent", 0) + 1
+                        yield part[k:k + 2]
+            finally:
+                self.closed = True
+        return pieces()
+
 
 class FixedPlanner:
     name = "fixed"
@@ -71,6 +91,28 @@ def test_llm_answer_sees_the_tool_results_and_a_failing_llm_falls_back(small_dom
     down = ScriptedLLM(LLMError("http://x/v1/chat/completions: cannot connect"))
     turn = Agent(small_domain, llm=down).turn("popular comedies")
     assert "Here are my picks" in turn.reply and "cannot connect" in turn.notes[0]
+
+
+def test_streamed_replies_add_up_to_the_reply_and_stop_after_two_sentences(small_domain):
+    chatty = "Heat is tense.  Casino is\nlong but great! Also this third sentence should never be decoded at all."
+    llm = ScriptedLLM(chatty)
+    pieces = []
+    turn = Agent(small_domain, llm=llm).turn("Which of Heat or Casino should I watch?", on_text=pieces.append)
+    assert "".join(pieces) == turn.reply
+    assert turn.reply.splitlines()[0] == "Heat is tense. Casino is long but great!"
+    assert llm.closed and llm.pieces_sent < len(chatty) // 2  # decoding stopped early
+    assert len(pieces) > 3  # the lead arrived in pieces, not at once
+
+
+def test_a_stream_that_fails_midway_keeps_what_was_shown(small_domain):
+    llm = ScriptedLLM(["Heat is a tense crime ", LLMError("connection reset")])
+    pieces = []
+    turn = Agent(small_domain, llm=llm).turn("Which of Heat or Casino should I watch?", on_text=pieces.append)
+    assert "".join(pieces) == turn.reply
+    assert turn.reply.startswith("Heat is a tense crime\n1. ")
+    no_model = []
+    turn = Agent(small_domain).turn("popular comedies", on_text=no_model.append)
+    assert "".join(no_model) == turn.reply and turn.reply.startswith("Here are my picks:")
 
 
 def test_a_broken_planner_falls_back_to_rules(small_domain):

@@ -50,3 +50,16 @@ def test_demo_help_and_bad_options(tmp_path):
     assert out.returncode == 0 and "scripted conversation" in out.stdout
     bad = demo(["--llm", "none", "--planner", "llm", "--dataset", "no/such/dataset"], tmp_path)
     assert bad.returncode == 2 and "error" in bad.stderr
+
+
+def test_chat_streams_replies_and_answers_commands(small_dataset, minilm_dir, tmp_path):
+    env = {"RECAI_HOME": str(tmp_path), "PATH": "/usr/bin:/bin", "OMP_NUM_THREADS": "1"}
+    args = ["--llm", "none", "--dataset", str(small_dataset), "--embedder", str(minilm_dir), "--ranker-epochs", "1"]
+    out = subprocess.run([sys.executable, "-m", "recai", "chat", *args], input="I loved Toy Story\n/profile\n\n",
+                         capture_output=True, text=True, env=env, timeout=600)
+    assert out.returncode == 0, out.stderr
+    assert "agent> Here are my picks:\n1. " in out.stdout and "Toy Story (1995)" in out.stdout.split("agent>")[-1]
+    assert "plan: soft_filter(like: Toy Story" in out.stderr
+    tuned = subprocess.run([sys.executable, "-m", "recai", "chat", *args, "--planner", "tuned"], input="",
+                           capture_output=True, text=True, env=env, timeout=600)
+    assert tuned.returncode == 2 and "--planner tuned needs a local --llm" in tuned.stderr

@@ -19,6 +19,17 @@ def test_train_and_eval_use_disjoint_items(small_domain):
         assert all(small_domain.catalog.titles.index(t) % 5 == 0 for t in named), ex
 
 
+def test_train_and_eval_describe_disjoint_themes(small_domain):
+    train = RequestGenerator(small_domain, "train", min_popularity=5)
+    held = RequestGenerator(small_domain, "eval", min_popularity=5)
+    assert train.themes and held.themes and not set(train.themes) & set(held.themes)
+    described = {s.input for ex in held.examples(70) if ex.intent == "description" for s in ex.plan
+                 if s.tool == "soft_filter"}
+    trained = {s.input for ex in train.examples(700) if ex.intent == "description" for s in ex.plan
+               if s.tool == "soft_filter"}
+    assert described and not described & trained
+
+
 def test_every_family_appears_and_requests_are_distinct(small_domain):
     exs = RequestGenerator(small_domain, "train", seed=3, min_popularity=5).examples(70)
     assert len({e.request for e in exs}) == 70

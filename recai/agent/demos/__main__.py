@@ -11,7 +11,7 @@ import argparse
 import sys
 
 from recai.agent.demos import BANK_SIZE, bank_path, read_bank, write_bank
-from recai.agent.requests import Example, RequestGenerator
+from recai.agent.requests import Example, RequestGenerator, as_written
 from recai.agent.rule_planner import plan_for
 from recai.agent.understand import Request
 
@@ -65,8 +65,10 @@ def hand_written(domain) -> list[Example]:
 
 
 def build(domain) -> list[Example]:
+    """The bank; plans name titles as their requests wrote them (`as_written`), which is what the
+    planner should copy."""
     generated = RequestGenerator(domain, "train", seed=0).examples(BANK_SIZE - len(HAND_WRITTEN))
-    return generated + hand_written(domain)
+    return [as_written(ex, domain) for ex in generated + hand_written(domain)]
 
 
 def main(argv=None) -> int:
