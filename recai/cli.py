@@ -111,13 +111,15 @@ def _add_data(sub) -> None:
 def _add_train(sub) -> None:
     from recai.agent.tool_learning import add_planner_train_parser
     from recai.emb.cli_train import add_emb_train_parser
+    from recai.gen.cli import add_gen_train_parsers
     from recai.recsys.cli_train import add_recsys_parsers
 
     p = sub.add_parser(
         "train", help="train a classic recommender or fine-tune an embedding model",
         description="Train a classic recommender (sasrec, mf, itemcf, pop) with validation and early stopping,\n"
-                    "fine-tune an embedding model on RecLM-emb's matching tasks (emb), or LoRA-tune a small\n"
-                    "model to write the agent's plans (planner).",
+                    "fine-tune an embedding model on RecLM-emb's matching tasks (emb), LoRA-tune a small\n"
+                    "model to write the agent's plans (planner), or tune a generative recommender with SFT and\n"
+                    "PPO (gen-sft, gen-ppo).",
         epilog="examples:\n"
                "  recai train sasrec --dataset ml-100k\n"
                "  recai train emb --dataset ml-latest-small --base minilm-l6\n"
@@ -127,15 +129,19 @@ def _add_train(sub) -> None:
     add_recsys_parsers(what)
     add_emb_train_parser(what)
     add_planner_train_parser(what)
+    add_gen_train_parsers(what)
 
 
 def _add_eval(sub) -> None:
     from recai.emb.cli_train import add_emb_eval_parser
+    from recai.gen.cli import add_gen_eval_parser
 
     p = sub.add_parser("eval", help="evaluate a model on a benchmark task",
-                       description="Evaluate models: `emb` measures an embedder on RecLM-emb's ten matching tasks.")
+                       description="Evaluate models: `emb` measures an embedder on RecLM-emb's ten matching tasks; "
+                                   "`gen` a generative recommender (RecLM-gen).")
     task = p.add_subparsers(dest="task", required=True, metavar="TASK")
     add_emb_eval_parser(task)
+    add_gen_eval_parser(task)
 
 
 def build_parser() -> argparse.ArgumentParser:
