@@ -33,12 +33,11 @@ def main(argv=None) -> int:
     torch.set_num_threads(args.threads)
 
     from recai.data import load
-    from recai.gen.evaluate import teacher_ranks
-    from recai.gen.tasks import GenTaskBuilder
-    from recai.gen.train import TARGETS, gen_reward_fn
+    from recai.gen.tasks import GenTaskBuilder, teacher_ranks
+    from recai.gen.train import gen_reward_fn
     from recai.hub import resolve
     from recai.llm import LocalLLM
-    from recai.nn.lora import apply_lora
+    from recai.nn.lora import LLAMA_PROJECTIONS, apply_lora
     from recai.recsys import Popularity
     from recai.text.fuzzy import TitleMatcher
     from recai.train.ppo import PPOConfig, ValueHead, train_ppo
@@ -50,7 +49,7 @@ def main(argv=None) -> int:
     examples = [ex for ex in builder.examples(200) if ex.task != "chat"]
     llm = LocalLLM.from_spec("smollm2-135m-instruct")
     model, tok = llm.model, llm.tokenizer
-    apply_lora(model, list(TARGETS), r=8, alpha=16)
+    apply_lora(model, list(LLAMA_PROJECTIONS), r=8, alpha=16)
     prompts = [tok.encode_chat(ex.messages(with_answer=False)) for ex in examples]
     reward = gen_reward_fn(examples, tok, TitleMatcher(data.catalog.titles), lambda h: teacher_ranks(teacher, h),
                            builder.categories)
@@ -80,19 +79,14 @@ def peer_tokens_per_s(model, gguf: Path, prompts: list[list[int]], max_new_token
     """transformers' sampled generate on the same weights with our adapter merged, left-padded batch."""
     from transformers import AutoModelForCausalLM
 
+    from recai.nn.checkpoint import invert, map_name
+    from recai.nn.llama_weights import HF_TO_OURS
     from recai.nn.lora import merged_state_dict
 
     hf = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32).eval()
-    ours = merged_state_dict(model)
-    names = {"tok_embeddings.weight": "model.embed_tokens.weight", "norm.weight": "model.norm.weight"}
-    for i in range(model.cfg.n_layers):
-        for a, b in (("attention.wq", "self_attn.q_proj"), ("attention.wk", "self_attn.k_proj"),
-                     ("attention.wv", "self_attn.v_proj"), ("attention.wo", "self_attn.o_proj"),
-                     ("feed_forward.w1", "mlp.gate_proj"), ("feed_forward.w2", "mlp.down_proj"),
-                     ("feed_forward.w3", "mlp.up_proj"), ("attention_norm", "input_layernorm"),
-                     ("ffn_norm", "post_attention_layernorm")):
-            names[f"layers.{i}.{a}.weight"] = f"model.layers.{i}.{b}.weight"
-    state = {names[k]: v for k, v in ours.items() if k in names}
+    ours_to_hf = invert(HF_TO_OURS)
+    state = {map_name(k, ours_to_hf): v for k, v in merged_state_dict(model).items()
+             if not (model.cfg.tie_embeddings and k == "output.weight")}
     missing = hf.load_state_dict(state, strict=False).missing_keys
     assert not [k for k in missing if k != "lm_head.weight"], missing  # the head is tied to the embeddings
     with torch.inference_mode():  # same weights: the same logits (up to float rounding)

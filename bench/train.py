@@ -31,7 +31,9 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+from recai.nn.lora import LLAMA_PROJECTIONS  # noqa: E402
+
+TARGETS = list(LLAMA_PROJECTIONS)
 
 
 def parse_args(argv=None):

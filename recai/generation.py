@@ -48,6 +48,7 @@ class Generation:
     text: str | None = None
     finish_reason: str = "length"  # "length" | "stop"
     prompt_tokens: int = 0
+    stop_id: int | None = None  # the stop token that ended it (not in `tokens`), None otherwise
 
 
 # ---- logits → next token --------------------------------------------------------------------
@@ -173,7 +174,7 @@ def generate(model, prompts, tokenizer=None, config: GenerationConfig | None = N
             if not live[i]:
                 continue
             if t in stop_ids:
-                live[i], out[i].finish_reason = False, "stop"
+                live[i], out[i].finish_reason, out[i].stop_id = False, "stop", t
                 continue
             out[i].tokens.append(t)
             if cfg.stop_strings and _stop_string_cut(tokenizer.decode(out[i].tokens[-16:]), cfg.stop_strings) is not None:

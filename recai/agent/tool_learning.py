@@ -19,7 +19,6 @@ from recai.agent.requests import RequestGenerator, as_written
 SHIPPED_BASE = "smollm2-135m-instruct"
 SHIPPED_ADAPTER = Path(__file__).parent / "planner_adapter"
 TUNED_SYSTEM = "Turn the movie request into a JSON plan of recommender tool calls."
-TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
 
 
 def planner_rows(domain, n: int, seed: int = 0) -> list[dict]:
@@ -36,7 +35,7 @@ def train_planner(base: str, domain, out_dir: Path, n_train: int = 3000, cfg=Non
     """LoRA-SFT `base` (a model SPEC) on n_train planner rows; returns the adapter folder (out_dir/adapter)."""
     import torch
 
-    from recai.nn.lora import apply_lora
+    from recai.nn.lora import LLAMA_PROJECTIONS, apply_lora
     from recai.nn.lora_peft import save_adapter
     from recai.train import TrainConfig
     from recai.train.sft import train_sft
@@ -46,7 +45,7 @@ def train_planner(base: str, domain, out_dir: Path, n_train: int = 3000, cfg=Non
     cfg = cfg or TrainConfig(lr=4e-4, epochs=1, batch_size=8, warmup_steps=20, seed=0, log_every=20)
     llm = LocalLLM.from_spec(base)
     model = llm.model.train()
-    apply_lora(model, list(TARGETS), r=r, alpha=alpha, dropout=0.05)
+    apply_lora(model, list(LLAMA_PROJECTIONS), r=r, alpha=alpha, dropout=0.05)
     rows = planner_rows(domain, n_train, seed=cfg.seed)
     held_out = planner_rows(domain, 64, seed=cfg.seed + 1000)
     out_dir = Path(out_dir)
@@ -64,13 +63,10 @@ def train_planner(base: str, domain, out_dir: Path, n_train: int = 3000, cfg=Non
 def load_planner_llm(base: str, adapter: str | Path, **kwargs):
     """The base model with a planner adapter merged in, as a LocalLLM."""
     from recai.llm import LocalLLM
-    from recai.nn.lora import merge_and_unload
-    from recai.nn.lora_peft import load_adapter
+    from recai.nn.lora_peft import merge_adapters
 
     llm = LocalLLM.from_spec(base, **kwargs)
-    load_adapter(llm.model, adapter)
-    merge_and_unload(llm.model)
-    llm.model.eval()
+    merge_adapters(llm.model, [adapter]).eval()
     llm.name = f"{llm.name}+{Path(adapter).name}"
     return llm
 

@@ -12,8 +12,6 @@ import sys
 import time
 from pathlib import Path
 
-from recai.gen.train import TARGETS
-
 DEFAULT_BASE = "smollm2-135m-instruct"
 
 
@@ -109,20 +107,16 @@ class Setup:
 
 def _load_model(base: str, adapters=()):
     from recai.llm import LocalLLM
-    from recai.nn.lora import merge_and_unload
-    from recai.nn.lora_peft import load_adapter
+    from recai.nn.lora_peft import merge_adapters
 
     llm = LocalLLM.from_spec(base)
-    for a in adapters:
-        load_adapter(llm.model, a)
-        merge_and_unload(llm.model)
-    return llm.model.eval(), llm.tokenizer
+    return merge_adapters(llm.model, adapters).eval(), llm.tokenizer
 
 
 def cmd_gen_sft(args) -> int:
     import torch
 
-    from recai.nn.lora import apply_lora
+    from recai.nn.lora import LLAMA_PROJECTIONS, apply_lora
     from recai.nn.lora_peft import save_adapter
     from recai.train import TrainConfig
     from recai.train.sft import train_sft
@@ -134,7 +128,7 @@ def cmd_gen_sft(args) -> int:
     rows = [ex.sft_row() for ex in s.builder.examples(args.n_train)]
     model, tok = _load_model(args.base)
     model.train()
-    apply_lora(model, list(TARGETS), r=args.rank, alpha=2 * args.rank, dropout=0.05)
+    apply_lora(model, list(LLAMA_PROJECTIONS), r=args.rank, alpha=2 * args.rank, dropout=0.05)
     cfg = TrainConfig(lr=args.lr, epochs=args.epochs, batch_size=args.batch_size, warmup_steps=10, seed=args.seed,
                       log_every=10)
     result = train_sft(model, tok, rows, cfg, max_length=512, out_dir=args.out / "checkpoints")
@@ -150,16 +144,16 @@ def cmd_gen_sft(args) -> int:
 def cmd_gen_ppo(args) -> int:
     import torch
 
-    from recai.gen.evaluate import teacher_ranks
+    from recai.gen.tasks import teacher_ranks
     from recai.gen.train import gen_reward_fn
-    from recai.nn.lora import apply_lora
+    from recai.nn.lora import LLAMA_PROJECTIONS, apply_lora
     from recai.nn.lora_peft import save_adapter
     from recai.train.ppo import PPOConfig, ValueHead, train_ppo
 
     start = time.monotonic()
     s = Setup(args, args.sft / "teacher")
     model, tok = _load_model(args.base, [args.sft / "adapter"])
-    apply_lora(model, list(TARGETS), r=8, alpha=16)
+    apply_lora(model, list(LLAMA_PROJECTIONS), r=8, alpha=16)
     examples = [ex for ex in s.builder.examples(400) if ex.task != "chat"]
     prompts = [tok.encode_chat(ex.messages(with_answer=False)) for ex in examples]
     reward = gen_reward_fn(examples, tok, s.matcher, lambda h: teacher_ranks(s.teacher, h), s.categories)

@@ -29,16 +29,14 @@ class TitleTrie:
 
     def __init__(self, titles: list[str], tokenizer):
         self.titles = list(titles)
-        self.tokenizer = tokenizer
         self.children: list[dict[int, int]] = [{}]
         self.below: list[int] = [0]  # titles whose path passes through the node
-        self.terminal: dict[int, int] = {}  # node -> title index ending there
+        self.terminal: dict[int, int] = {}  # node -> title index ending there (the first, for twins)
         self.paths: list[list[int]] = []  # title index -> its node path (root excluded)
-        lines = [f" {t}\n" for t in self.titles]
-        many = getattr(tokenizer, "encode_batch", None)
-        encoded = many(lines, add_bos=False, add_eos=False) if many else [
-            tokenizer.encode(x, add_bos=False, add_eos=False) for x in lines]
-        for i, ids in enumerate(encoded):
+        # special=False: a title is text, even one that spells a control token.
+        self.tokens = tokenizer.encode_batch([f" {t}\n" for t in self.titles], add_bos=False, add_eos=False,
+                                             special=False)
+        for i, ids in enumerate(self.tokens):
             if not ids:
                 raise ValueError(f"title {i} ({self.titles[i]!r}) encodes to no tokens")
             node, path = 0, []
@@ -53,19 +51,12 @@ class TitleTrie:
                 node = nxt
                 self.below[node] += 1
                 path.append(node)
-            if node in self.terminal:  # two titles with the same text: one line names both
-                self.paths.append(path)
-                continue
-            self.terminal[node] = i
+            self.terminal.setdefault(node, i)  # two titles with the same text: one line names both
             self.paths.append(path)
 
     def tokens_of(self, index: int) -> list[int]:
         """The token ids the trie allows for title `index`."""
-        out, node = [], 0
-        for nxt in self.paths[index]:
-            out.append(next(t for t, n in self.children[node].items() if n == nxt))
-            node = nxt
-        return out
+        return self.tokens[index]
 
 
 @dataclass
@@ -184,10 +175,10 @@ class TitleProcessor:
         return logits + mask
 
 
-def batched(processors: list[TitleProcessor], prompt_len: int):
-    """One logits processor for a left-padded batch: row b is handled by processors[b] (each was
-    made with prompt_len = the padded prompt width). Finished rows keep receiving pad tokens from
-    the decoding loop, which this ignores."""
+def batched(processors: list[TitleProcessor]):
+    """One logits processor for a left-padded batch: row b is handled by processors[b], each made
+    with prompt_len = the padded prompt width. Finished rows keep receiving pad tokens from the
+    decoding loop, which this ignores."""
 
     def process(ids: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
         out = logits.clone()
@@ -197,6 +188,4 @@ def batched(processors: list[TitleProcessor], prompt_len: int):
             out[b] = proc._mask_row(ids[b], logits[b])
         return out
 
-    for p in processors:
-        p.prompt_len = prompt_len
     return process

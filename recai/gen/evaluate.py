@@ -15,12 +15,10 @@ import sys
 import time
 from dataclasses import asdict, dataclass, field
 
-import torch
-
 from recai.gen.constrain import TitleConstraint, batched
 from recai.gen.grounding import ground
 from recai.gen.rewards import item_rewards, list_reward
-from recai.gen.tasks import GenExample, GenTaskBuilder
+from recai.gen.tasks import GenExample, GenTaskBuilder, teacher_ranks
 
 
 @dataclass
@@ -43,32 +41,17 @@ class GenScores:
 
 def eval_examples(builder: GenTaskBuilder, histories: list[list[int]], targets: list[int], n_users: int,
                   seed: int = 0) -> list[GenExample]:
-    """For n_users held-out users: a next-items request each; for half of them also a count request,
-    for the other half a category request (the same history)."""
-    rng = random.Random(seed)
-    rows = rng.sample(range(len(histories)), min(n_users, len(histories)))
+    """For n_users held-out users (drawn with `seed`): a next-items request each, then a count
+    request for every other user and a category request for the rest, over the same history.
+    Counts and categories come from the builder's random stream (a fresh builder repeats them)."""
+    rows = random.Random(seed).sample(range(len(histories)), min(n_users, len(histories)))
     out = []
-    saved = builder.rng
-    builder.rng = random.Random(seed + 1)
-    try:
-        for n, row in enumerate(rows):
-            history = [int(i) for i in histories[row]][-builder.history_len:]
-            target = int(targets[row])
-            out.append(builder.next_items(history, target))
-            extra = builder.count() if n % 2 == 0 else builder.category()
-            # The request is rebuilt over this user's history (the builder drew a training user).
-            out.append(_with_history(builder, extra, history, target))
-    finally:
-        builder.rng = saved
+    for n, row in enumerate(rows):
+        history = [int(i) for i in histories[row]][-builder.history_len:]
+        target = int(targets[row])
+        out.append(builder.next_items(history, target))
+        out.append(builder.count(history, target) if n % 2 == 0 else builder.category(history=history))
     return out
-
-
-def _with_history(builder: GenTaskBuilder, ex: GenExample, history: list[int], target: int) -> GenExample:
-    if not ex.history:
-        return ex
-    old = builder._history_prompt(ex.history)
-    prompt = ex.prompt.replace(old, builder._history_prompt(history))
-    return GenExample(ex.task, prompt, "", history, target if ex.task == "count" else None, ex.count, ex.want)
 
 
 def generate_replies(model, tokenizer, examples: list[GenExample], max_new_tokens: int = 160, batch_size: int = 8,
@@ -86,7 +69,7 @@ def generate_replies(model, tokenizer, examples: list[GenExample], max_new_token
             width = max(len(p) for p in prompts)
             procs = [TitleConstraint(trie, count=ex.count, max_items=ex.count or 10, exclude=tuple(ex.history))
                      .processor(tokenizer, width) for ex in chunk]
-            processors = (batched(procs, width),)
+            processors = (batched(procs),)
         cfg = GenerationConfig(max_new_tokens=max_new_tokens, temperature=0.0, logits_processors=processors)
         replies += [g.text for g in generate(model, prompts, tokenizer, cfg)]
         if progress:
@@ -103,6 +86,7 @@ def score_replies(examples: list[GenExample], replies: list[str], matcher, teach
     names = {"invalid": 0, "repeat": 0, "in_history": 0}
     written = 0
     ndcg, recall, counts, cats, rewards = [], [], [], [], []
+    ranks_by_history: dict[tuple, dict[int, int]] = {}
     for ex, reply in zip(examples, replies):
         s.per_task[ex.task] = s.per_task.get(ex.task, 0) + 1
         g = ground(reply, matcher, history=ex.history, count=ex.count)
@@ -119,7 +103,10 @@ def score_replies(examples: list[GenExample], replies: list[str], matcher, teach
         if ex.want:
             fits = [i for i in valid if any(c in ex.want for c in categories[i])]
             cats.append(len(fits) / len(valid) if valid else 0.0)
-        ranks = teacher_ranks(teacher, ex.history) if ex.history else {}
+        key = tuple(ex.history)
+        if key not in ranks_by_history:  # a user's two requests share one teacher pass
+            ranks_by_history[key] = teacher_ranks(teacher, ex.history) if ex.history else {}
+        ranks = ranks_by_history[key]
         rewards.append(sum(item_rewards(g, ex.target, ranks, categories, ex.want)) + list_reward(g, ex.count))
     mean = lambda xs: sum(xs) / len(xs) if xs else 0.0  # noqa: E731
     s.ndcg10, s.recall10 = mean(ndcg), mean(recall)
@@ -127,9 +114,3 @@ def score_replies(examples: list[GenExample], replies: list[str], matcher, teach
     s.count_accuracy, s.category_accuracy, s.mean_reward = mean(counts), mean(cats), mean(rewards)
     return s
 
-
-def teacher_ranks(teacher, history: list[int], top: int = 100) -> dict[int, int]:
-    """Catalog index -> 0-based rank among the teacher's top items for this history (history excluded)."""
-    scores = teacher.score(histories=[history])[0].float().clone()
-    scores[history] = float("-inf")
-    return {int(i): r for r, i in enumerate(torch.topk(scores, min(top, len(scores))).indices.tolist())}

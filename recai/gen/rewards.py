@@ -87,10 +87,10 @@ def token_rewards(token_ends: list[int], grounding, per_item: list[float], final
 
 
 def token_ends(tokenizer, tokens: list[int]) -> list[int]:
-    """Where each token's text ends in tokenizer.decode(tokens) (decoding growing prefixes, so byte
-    pieces that only form a character together are handled)."""
-    ends, n = [], 0
-    for k in range(1, len(tokens) + 1):
-        n = len(tokenizer.decode(tokens[:k]))
+    """Where each token's text ends in the decoded response: one pass of the tokenizer's stream
+    decoder, so a character split over byte tokens counts for the token that completes it."""
+    stream, ends, n = tokenizer.stream(), [], 0
+    for t in tokens:
+        n += len(stream.push(int(t)))
         ends.append(n)
     return ends

@@ -55,6 +55,18 @@ class GenExample:
         return {"messages": self.messages(), "task": self.task}
 
 
+def teacher_order(teacher, history: list[int], exclude=(), top: int = 200) -> list[int]:
+    """The teacher's best `top` catalog indices for this history, history and `exclude` left out."""
+    scores = teacher.score(histories=[history])[0].float().clone()
+    scores[list(set(history) | set(exclude))] = float("-inf")
+    return torch.topk(scores, min(top, len(scores))).indices.tolist()
+
+
+def teacher_ranks(teacher, history: list[int], top: int = 100) -> dict[int, int]:
+    """Catalog index -> 0-based teacher rank, for the top items (what the rewards read)."""
+    return {i: r for r, i in enumerate(teacher_order(teacher, history, top=top))}
+
+
 def numbered(titles: list[str]) -> str:
     return "\n".join(f"{n}. {t}" for n, t in enumerate(titles, 1))
 
@@ -88,10 +100,7 @@ class GenTaskBuilder:
         return f"I watched these movies, oldest first: {shown}."
 
     def _ranked(self, history: list[int], exclude=()) -> list[int]:
-        """Teacher order over the catalog, history and `exclude` removed (the first 200 are plenty)."""
-        scores = self.teacher.score(histories=[history])[0].float().clone()
-        scores[list(set(history) | set(exclude))] = float("-inf")
-        return torch.topk(scores, min(200, len(scores))).indices.tolist()
+        return teacher_order(self.teacher, history, exclude)
 
     def _popular(self, exclude=()) -> list[int]:
         scores = self.popularity.clone()
@@ -112,7 +121,8 @@ class GenTaskBuilder:
     def next_items(self, history=None, target=None) -> GenExample:
         if history is None:
             history, target = self._user()
-        items = ([target] if target is not None else []) + self._ranked(history, [target] if target is not None else [])
+        known = [target] if target is not None else []
+        items = known + self._ranked(history, known)
         prompt = f"{self._history_prompt(history)} Recommend {self.k} movies I should watch next."
         return GenExample("next_items", prompt, numbered([self.titles[i] for i in items[:self.k]]), history, target,
                           self.k)
@@ -130,16 +140,18 @@ class GenTaskBuilder:
         return GenExample("candidate_rank", prompt, numbered([self.titles[i] for i in ranked[:pick]]), history, target,
                           pick, candidates=candidates)
 
-    def category(self, cold: bool = False) -> GenExample:
+    def category(self, cold: bool = False, history=None) -> GenExample:
+        """k items of one category; for a drawn user, or for `history` when given."""
         if not self.category_names:
-            return self.count()
+            return self.count(history)
         cat = self.rng.choice(self.category_names)
         k = self.rng.choice([3, 5, 5, 10])
         if cold:
             items = self._in(self._popular(), cat)
             prompt, history = f"Recommend {NUMBER_WORDS[k]} popular {PLURALS[cat]}.", []
         else:
-            history, _ = self._user()
+            if history is None:
+                history, _ = self._user()
             items = self._in(self._ranked(history), cat)
             prompt = f"{self._history_prompt(history)} Recommend {NUMBER_WORDS[k]} {PLURALS[cat]} for me."
         items = (items + self._in(self._popular(exclude=set(history) | set(items)), cat))[:k]
@@ -166,10 +178,13 @@ class GenTaskBuilder:
         return GenExample("category_mix", prompt, numbered([self.titles[i] for i in chosen]), history, None, na + nb,
                           {a: na, b: nb})
 
-    def count(self) -> GenExample:
-        history, target = self._user()
+    def count(self, history=None, target=None) -> GenExample:
+        """Exactly k items (1..10); for a drawn user, or for `history` and its `target` when given."""
+        if history is None:
+            history, target = self._user()
         k = self.rng.randint(1, 10)
-        items = [target] + self._ranked(history, [target])
+        known = [target] if target is not None else []
+        items = known + self._ranked(history, known)
         word = NUMBER_WORDS[k] if self.rng.random() < 0.5 else str(k)
         noun = "movie" if k == 1 else "movies"
         prompt = f"{self._history_prompt(history)} Recommend exactly {word} {noun}."

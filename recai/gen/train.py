@@ -10,8 +10,6 @@ from recai.gen.grounding import ground
 from recai.gen.rewards import RewardConfig, item_rewards, list_reward, token_ends, token_rewards
 from recai.gen.tasks import GenExample
 
-TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
-
 
 def gen_reward_fn(examples: list[GenExample], tokenizer, matcher, teacher_ranks, categories,
                   cfg: RewardConfig | None = None):

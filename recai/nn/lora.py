@@ -23,6 +23,8 @@ from torch import nn
 # PEFT / HF target names → ours, per model family (the module names HF's modelling code uses).
 LLAMA_ALIASES = {"q_proj": "wq", "k_proj": "wk", "v_proj": "wv", "o_proj": "wo",
                  "gate_proj": "w1", "up_proj": "w3", "down_proj": "w2", "lm_head": "output"}
+# Every projection of a Llama block, the usual full LoRA target set.
+LLAMA_PROJECTIONS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
 
 
 class LoRALinear(nn.Module):

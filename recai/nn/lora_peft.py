@@ -92,6 +92,17 @@ def save_adapter(model: nn.Module, directory: str | Path, base_model_name_or_pat
     return directory
 
 
+def merge_adapters(model: nn.Module, directories) -> nn.Module:
+    """Load each adapter in turn and fold it into the weights (`merge_and_unload`), so a later one
+    is trained on top of the earlier ones (SFT, then PPO). Returns the model, plain again."""
+    from recai.nn.lora import merge_and_unload
+
+    for directory in directories:
+        load_adapter(model, directory)
+        merge_and_unload(model)
+    return model
+
+
 def load_adapter(model: nn.Module, directory: str | Path) -> list[str]:
     """Apply the LoRA adapter saved in `directory` (by PEFT or recai) to `model`, frozen base.
 

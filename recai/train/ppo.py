@@ -23,8 +23,8 @@ token is where a sequence-level reward goes).
 """
 from __future__ import annotations
 
-import math
 import random
+import sys
 import time
 from dataclasses import asdict, dataclass, field
 from typing import Callable, Sequence
@@ -167,7 +167,6 @@ class Batch:
     prompt_len: int  # P
     mask: torch.Tensor  # (B, T) 1 on real response tokens
     old_logp: torch.Tensor | None = None  # (B, T)
-    ref_logp: torch.Tensor | None = None
     old_values: torch.Tensor | None = None
     advantages: torch.Tensor | None = None
     returns: torch.Tensor | None = None
@@ -175,35 +174,27 @@ class Batch:
     def rows(self, index: torch.Tensor) -> "Batch":
         pick = lambda t: None if t is None else t[index]  # noqa: E731
         return Batch(self.ids[index], self.attention[index], self.prompt_len, self.mask[index],
-                     pick(self.old_logp), pick(self.ref_logp), pick(self.old_values), pick(self.advantages),
-                     pick(self.returns))
+                     pick(self.old_logp), pick(self.old_values), pick(self.advantages), pick(self.returns))
 
 
 def rollout(model, tokenizer, prompts: list[list[int]], indices: list[int], cfg: PPOConfig, generator_seed: int,
             logits_processors: Sequence[Callable] = ()) -> list[Sample]:
-    """One sampled response per prompt (the stop token kept as the response's last token)."""
-    from recai.generation import GenerationConfig, _pad_id, _stop_ids, decode_steps
+    """One sampled response per prompt (the stop token kept as the response's last token: its
+    probability is part of the policy, and the sequence-level reward lands on it)."""
+    from recai.generation import GenerationConfig, generate
 
     gen_cfg = GenerationConfig(max_new_tokens=cfg.max_new_tokens, temperature=cfg.temperature, top_k=cfg.top_k,
                                seed=generator_seed, logits_processors=tuple(logits_processors))
-    stop = _stop_ids(gen_cfg, tokenizer, model)
-    responses: list[list[int]] = [[] for _ in prompts]
-    live = [True] * len(prompts)
-    for tok in decode_steps(model, prompts, gen_cfg, stop, pad_id=_pad_id(tokenizer, model)):
-        for i, t in enumerate(tok.tolist()):
-            if live[i]:
-                responses[i].append(t)
-                live[i] = t not in stop
-        if not any(live):
-            break
     out = []
-    for p, r, i in zip(prompts, responses, indices):
-        body = r[:-1] if r and r[-1] in stop else r
-        out.append(Sample(p, r, tokenizer.decode(body), i))
+    for p, g, i in zip(prompts, generate(model, prompts, tokenizer, gen_cfg), indices):
+        stop = [g.stop_id] if g.stop_id is not None else []
+        out.append(Sample(p, g.tokens + stop, g.text, i))
     return out
 
 
-def to_batch(samples: list[Sample], pad_id: int, device) -> Batch:
+def to_batch(samples: list[Sample], device, pad_id: int = 0) -> Batch:
+    """Left-padded prompts joined to right-padded responses. The pad id is arbitrary: padding is
+    masked out of attention and of every loss."""
     P = max(len(s.prompt) for s in samples)
     T = max(max(len(s.response) for s in samples), 1)
     B = len(samples)
@@ -261,7 +252,6 @@ def train_ppo(model, head: ValueHead, tokenizer, prompts: list[list[int]], rewar
     opt = torch.optim.AdamW([{"params": params, "lr": cfg.lr},
                              {"params": list(head.parameters()), "lr": cfg.value_lr}], weight_decay=0.0)
     rng = random.Random(cfg.seed)
-    pad = tokenizer.pad_id if getattr(tokenizer, "pad_id", None) is not None else (tokenizer.eos_id or 0)
     result = PPOResult()
     for update in range(cfg.updates):
         t0 = time.monotonic()
@@ -272,18 +262,18 @@ def train_ppo(model, head: ValueHead, tokenizer, prompts: list[list[int]], rewar
                               generator_seed=cfg.seed * 100003 + update, logits_processors=procs)
         t_gen = time.monotonic() - t0
         scores = reward_fn(samples)
-        batch = to_batch(samples, pad, device)
+        batch = to_batch(samples, device)
         with torch.no_grad():
             batch.old_logp, batch.old_values, _ = score_tokens(model, head, batch, cfg.critic_shares_trunk)
             with adapters_disabled(model):
-                batch.ref_logp, _, _ = score_tokens(model, head, batch, cfg.critic_shares_trunk)
+                ref_logp, _, _ = score_tokens(model, head, batch, cfg.critic_shares_trunk)
             score = torch.zeros_like(batch.mask)
             for b, (s, r) in enumerate(zip(samples, scores)):
                 if len(r) != len(s.response):
                     raise ValueError(f"reward_fn gave {len(r)} rewards for a response of {len(s.response)} tokens")
                 if r:
                     score[b, :len(r)] = torch.tensor(r, dtype=score.dtype)
-            kl = (batch.old_logp - batch.ref_logp) * batch.mask
+            kl = (batch.old_logp - ref_logp) * batch.mask
             rewards = score - cfg.kl_coef * kl
             batch.advantages, batch.returns = gae(rewards, batch.old_values, batch.mask, cfg.gamma, cfg.lam)
             if cfg.whiten_advantages and batch.mask.sum() > 1:
@@ -318,13 +308,8 @@ def train_ppo(model, head: ValueHead, tokenizer, prompts: list[list[int]], rewar
         if log is not None:
             log(row)
         if progress:
-            import sys
             print(f"ppo {update + 1}/{cfg.updates}  reward {row['reward']:.3f}  kl {row['kl']:.4f}  "
                   f"clipfrac {row['clipfrac']:.3f}  vf_loss {row['vf_loss']:.4f}  gen {row['gen_tokens_per_s']:.0f} tok/s "
                   f"({row['gen_share']:.0%} of {elapsed:.1f} s)", file=sys.stderr, flush=True)
     return result
 
-
-def mean_reward(history: list[dict], last: int | None = None) -> float:
-    rows = history[-last:] if last else history
-    return sum(r["reward"] for r in rows) / len(rows) if rows else math.nan

@@ -138,8 +138,8 @@ def test_a_batched_processor_constrains_each_row(tmp_path):
     titles = ["Heat (1995)", "Casino (1995)", "Alien (1979)"]
     tok = bpe_tokenizer(titles * 3, 300, tmp_path / "t")
     trie = TitleTrie(titles, tok)
-    procs = [TitleConstraint(trie, count=1, exclude=(i,)).processor(tok, 0) for i in range(2)]
-    process = batched(procs, prompt_len=2)
+    procs = [TitleConstraint(trie, count=1, exclude=(i,)).processor(tok, 2) for i in range(2)]
+    process = batched(procs)
     logits = process(torch.zeros(2, 2, dtype=torch.long), torch.zeros(2, tok.vocab_size))
     first = tok.encode("1.", add_bos=False, add_eos=False)[0]
     assert (logits[:, first] == 0).all() and (logits == 0).sum(1).tolist() == [1, 1]

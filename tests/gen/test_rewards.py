@@ -41,10 +41,10 @@ def test_rewards_land_on_the_token_that_ends_each_item(matcher):
     assert token_rewards([], g, [0.3, 0.7], 1.0) == []
 
 
-class CharTokenizer:
-    def decode(self, ids):
-        return "".join(chr(i) for i in ids)
+def test_token_ends_follow_the_decoded_text(smollm2_gguf):
+    from recai.text import Tokenizer
 
-
-def test_token_ends_of_growing_prefixes():
-    assert token_ends(CharTokenizer(), [ord(c) for c in "abc"]) == [1, 2, 3]
+    tok = Tokenizer.from_pretrained(smollm2_gguf)
+    ids = tok.encode("1. Heat (1995)\n2. Casino (1995)", add_bos=False)
+    assert token_ends(tok, ids) == [len(tok.decode(ids[:k])) for k in range(1, len(ids) + 1)]
+    assert token_ends(tok, ids)[-1] == len("1. Heat (1995)\n2. Casino (1995)")

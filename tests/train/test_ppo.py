@@ -54,7 +54,7 @@ def test_kl_is_exactly_zero_when_the_actor_is_the_reference(stories):
     model.eval()
     samples = [Sample(tok.encode("Once upon a time"), tok.encode(" there was a cat", add_bos=False), "", 0),
                Sample(tok.encode("Tom"), tok.encode(" ran", add_bos=False), "", 1)]
-    batch = to_batch(samples, tok.eos_id, "cpu")
+    batch = to_batch(samples, "cpu")
     head = ValueHead(model.cfg.dim)
     with torch.no_grad():
         logp, _, _ = score_tokens(model, head, batch, False)
