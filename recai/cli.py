@@ -135,13 +135,16 @@ def _add_train(sub) -> None:
 def _add_eval(sub) -> None:
     from recai.emb.cli_train import add_emb_eval_parser
     from recai.gen.cli import add_gen_eval_parser
+    from recai.knowledge.cli import add_knowledge_eval_parser
 
     p = sub.add_parser("eval", help="evaluate a model on a benchmark task",
                        description="Evaluate models: `emb` measures an embedder on RecLM-emb's ten matching tasks; "
-                                   "`gen` a generative recommender (RecLM-gen).")
+                                   "`gen` a generative recommender (RecLM-gen); `knowledge` an LLM ranker with and "
+                                   "without injected domain knowledge (Knowledge Plugin).")
     task = p.add_subparsers(dest="task", required=True, metavar="TASK")
     add_emb_eval_parser(task)
     add_gen_eval_parser(task)
+    add_knowledge_eval_parser(task)
 
 
 def build_parser() -> argparse.ArgumentParser:

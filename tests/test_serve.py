@@ -43,6 +43,16 @@ def test_local_llm_reply_equals_plain_greedy_generate(llm):
     assert (c.prompt_tokens, c.completion_tokens, c.finish_reason) == (len(ids), 12, "length")
 
 
+def test_complete_many_batches_give_the_one_by_one_replies(llm):
+    asks = [[{"role": "user", "content": q}] for q in ("Name one science-fiction movie.", "Say hello.",
+                                                       "What is 2 + 3? Answer with a number.")]
+    many = llm.complete_many(asks, max_tokens=12, batch_size=2)
+    assert [c.text for c in many] == [llm.complete(a, max_tokens=12).text for a in asks]
+    assert all(c.prompt_tokens == llm.count_tokens(a) for c, a in zip(many, asks))
+    with pytest.raises(ValueError, match="batch_size"):
+        llm.complete_many(asks, batch_size=0)
+
+
 def test_openai_client_non_streaming(server, llm):
     client = openai.OpenAI(base_url=server.url, api_key="unused", max_retries=0)
     assert [m.id for m in client.models.list()] == ["smollm2"]

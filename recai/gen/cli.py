@@ -50,7 +50,7 @@ def add_gen_train_parsers(train_sub) -> None:
     p.add_argument("--rollout-batch", type=int, default=8, help="requests per update (default 8)")
     p.add_argument("--lr", type=float, default=5e-5, help="actor learning rate (default 5e-5)")
     p.add_argument("--kl-coef", type=float, default=0.05, help="per-token KL penalty (default 0.05)")
-    p.add_argument("--max-new-tokens", type=int, default=120, help="tokens per rollout (default 120)")
+    p.add_argument("--max-new-tokens", type=int, default=200, help="tokens per rollout (default 200)")
     p.add_argument("--out", type=Path, default=Path("runs/gen-ppo"), help="run folder (default runs/gen-ppo)")
     p.set_defaults(func=cmd_gen_ppo)
 
@@ -69,7 +69,8 @@ def add_gen_eval_parser(eval_sub) -> None:
     p.add_argument("--teacher", type=Path, help="a saved SASRec teacher (default: train one)")
     p.add_argument("--users", type=int, default=100, help="held-out users (default 100; two requests each)")
     p.add_argument("--constrained", action="store_true", help="decode under the catalog-title constraint")
-    p.add_argument("--max-new-tokens", type=int, default=160, help="tokens per reply (default 160)")
+    p.add_argument("--max-new-tokens", type=int, default=256,
+                   help="tokens per reply (default 256: ten long titles need over 200)")
     p.add_argument("--json", type=Path, help="also write the scores here")
     p.set_defaults(func=cmd_eval_gen)
 

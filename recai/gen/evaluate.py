@@ -54,7 +54,7 @@ def eval_examples(builder: GenTaskBuilder, histories: list[list[int]], targets: 
     return out
 
 
-def generate_replies(model, tokenizer, examples: list[GenExample], max_new_tokens: int = 160, batch_size: int = 8,
+def generate_replies(model, tokenizer, examples: list[GenExample], max_new_tokens: int = 256, batch_size: int = 8,
                      trie=None, progress: bool = True) -> list[str]:
     """Greedy replies; with a `TitleTrie`, decoded under the catalog constraint (history excluded)."""
     from recai.generation import GenerationConfig, generate

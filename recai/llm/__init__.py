@@ -4,6 +4,7 @@ Every backend has
     chat(messages, max_tokens=256, temperature=0.0, stop=(), constraint=None) -> str
     stream_chat(messages, ...) -> ChatStream   (iterate for text pieces; counts filled as it runs)
     complete(messages, ...) -> Completion      (the text plus token counts and finish reason)
+    complete_many([messages, ...], ...) -> [Completion, ...]   (batched where the backend can)
 `messages` are OpenAI-style dicts: {"role": "system" | "user" | "assistant", "content": str}.
 
 Backends: `LocalLLM` (recai's own engine, tokenizer and chat template) and `OpenAIChat`

@@ -72,6 +72,9 @@ class LLM(Protocol):
     def chat(self, messages: Sequence[dict], max_tokens: int = 256, temperature: float = 0.0,
              stop: Sequence[str] = (), constraint: Constraint | None = None) -> str: ...
 
+    def complete_many(self, conversations: Sequence[Sequence[dict]], max_tokens: int = 256,
+                      temperature: float = 0.0, batch_size: int = 8) -> list[Completion]: ...
+
 
 def check_messages(messages) -> list[dict]:
     """The messages as a list, or ValueError naming the first bad one (role, content type, empty list)."""

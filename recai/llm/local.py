@@ -73,6 +73,34 @@ class LocalLLM:
              stop: Sequence[str] = (), constraint: Constraint | None = None) -> str:
         return self.complete(messages, max_tokens, temperature, stop, constraint).text
 
+    def complete_many(self, conversations: Sequence[Sequence[dict]], max_tokens: int = 256,
+                      temperature: float = 0.0, batch_size: int = 8) -> list[Completion]:
+        """One completion per conversation, decoded `batch_size` at a time in left-padded batches
+        (the same greedy text as `complete` one by one, several times the throughput on a CPU).
+
+        Raises ContextLengthError naming the first conversation that leaves no room to answer.
+        """
+        from recai.generation import GenerationConfig, generate
+
+        check_sampling(max_tokens, temperature)
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        prompts = [self.tokenizer.encode_chat(check_messages(m)) for m in conversations]
+        for n, ids in enumerate(prompts):
+            if len(ids) >= self.context_length:
+                raise ContextLengthError(f"conversation {n} has {len(ids)} tokens, more than {self.name}'s "
+                                         f"context of {self.context_length}; shorten it")
+        out = []
+        with self._lock:
+            for start in range(0, len(prompts), batch_size):
+                chunk = prompts[start:start + batch_size]
+                room = self.context_length - max(len(p) for p in chunk)
+                cfg = GenerationConfig(max_new_tokens=min(max_tokens, room), temperature=float(temperature),
+                                       seed=self.seed)
+                out += [Completion(g.text, len(p), len(g.tokens), g.finish_reason)
+                        for p, g in zip(chunk, generate(self.model, chunk, self.tokenizer, cfg))]
+        return out
+
     # ---- internals ---------------------------------------------------------------------------
     def _config(self, ids, max_tokens, temperature, stop, constraint):
         from recai.generation import GenerationConfig

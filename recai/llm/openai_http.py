@@ -72,6 +72,12 @@ class OpenAIChat:
         return self.complete(messages, max_tokens, temperature, stop, constraint).text
 
     # ---- HTTP --------------------------------------------------------------------------------
+    def complete_many(self, conversations: Sequence[Sequence[dict]], max_tokens: int = 256,
+                      temperature: float = 0.0, batch_size: int = 8) -> list[Completion]:
+        """One completion per conversation, requested in order (batch_size is accepted for the
+        same call shape as `LocalLLM.complete_many`; the server batches on its side)."""
+        return [self.complete(m, max_tokens, temperature) for m in conversations]
+
     def _url(self) -> str:
         return f"{self.api_base}/chat/completions"
 

@@ -1,7 +1,7 @@
 """Grounding: names are parsed from lists and inline text and get catalog items and statuses."""
 import pytest
 
-from recai.gen.grounding import clean_name, ground, parse_names
+from recai.gen.grounding import ground
 from recai.text.fuzzy import TitleMatcher
 
 TITLES = ["Heat (1995)", "Casino (1995)", "Goodfellas (1990)", "Matrix, The (1999)", "Alien (1979)"]
@@ -10,16 +10,6 @@ TITLES = ["Heat (1995)", "Casino (1995)", "Goodfellas (1990)", "Matrix, The (199
 @pytest.fixture(scope="module")
 def matcher():
     return TitleMatcher(TITLES)
-
-
-def test_numbered_bulleted_and_inline_lists():
-    assert parse_names("Sure!\n1. Heat (1995)\n2) **Casino** - a long, great film\n3. Goodfellas") == (
-        ["Heat (1995)", "Casino", "Goodfellas"], True)
-    assert parse_names("- The Matrix\n* Alien by Ridley Scott\n• Heat") == (["The Matrix", "Alien", "Heat"], True)
-    assert parse_names('You might like "Heat" and "Casino".') == (["Heat", "Casino"], False)
-    assert parse_names("Try these: Heat, Casino and Goodfellas.") == (["Heat", "Casino", "Goodfellas"], False)
-    assert parse_names("I have no idea.") == ([], False)
-    assert clean_name("  *Heat (1995)* — tense  ") == "Heat (1995)"
 
 
 def test_statuses(matcher):
