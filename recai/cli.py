@@ -8,6 +8,7 @@ from pathlib import Path
 from recai.errors import RecaiError
 from recai.agent.cli import add_agent_parsers
 from recai.emb.cli_embed import add_embed_parser
+from recai.explain.cli import add_explain_parser
 
 DTYPES = ("float32", "bfloat16", "float16")
 
@@ -111,6 +112,7 @@ def _add_data(sub) -> None:
 def _add_train(sub) -> None:
     from recai.agent.tool_learning import add_planner_train_parser
     from recai.emb.cli_train import add_emb_train_parser
+    from recai.explain.cli import add_explainer_train_parser
     from recai.gen.cli import add_gen_train_parsers
     from recai.recsys.cli_train import add_recsys_parsers
 
@@ -130,21 +132,25 @@ def _add_train(sub) -> None:
     add_emb_train_parser(what)
     add_planner_train_parser(what)
     add_gen_train_parsers(what)
+    add_explainer_train_parser(what)
 
 
 def _add_eval(sub) -> None:
     from recai.emb.cli_train import add_emb_eval_parser
+    from recai.explain.cli import add_explainer_eval_parser
     from recai.gen.cli import add_gen_eval_parser
     from recai.knowledge.cli import add_knowledge_eval_parser
 
     p = sub.add_parser("eval", help="evaluate a model on a benchmark task",
                        description="Evaluate models: `emb` measures an embedder on RecLM-emb's ten matching tasks; "
                                    "`gen` a generative recommender (RecLM-gen); `knowledge` an LLM ranker with and "
-                                   "without injected domain knowledge (Knowledge Plugin).")
+                                   "without injected domain knowledge (Knowledge Plugin); `explainer` an explainer's fidelity to its "
+                                   "recommender (RecExplainer).")
     task = p.add_subparsers(dest="task", required=True, metavar="TASK")
     add_emb_eval_parser(task)
     add_gen_eval_parser(task)
     add_knowledge_eval_parser(task)
+    add_explainer_eval_parser(task)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -158,6 +164,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_eval(sub)
     add_embed_parser(sub)
     add_agent_parsers(sub)
+    add_explain_parser(sub)
     return parser
 
 

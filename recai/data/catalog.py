@@ -125,6 +125,12 @@ class Catalog:
             out[name] = json.loads(value) if kind == "list" and value is not None else value
         return out
 
+    def display_titles(self) -> list[str]:
+        """Every title with its year as people write it ("Toy Story (1995)"), in index order; a
+        title that already ends in its year, or an item without one, is left as it is."""
+        years = self.values("year") if "year" in self.schema else [None] * len(self)
+        return [f"{t} ({y})" if y and f"({y})" not in t else t for t, y in zip(self.titles, years)]
+
     def values(self, attr: str) -> list:
         """One attribute for every item, in index order (lists decoded, missing values None)."""
         if attr == "title":

@@ -14,21 +14,6 @@ from recai.knowledge.facts import Fact
 GENRE_FIELDS = ("genres", "categories", "tags")
 
 
-def display_title(item: dict) -> str:
-    """The title with its year, as a person would write it ("Toy Story (1995)")."""
-    return _with_year(str(item.get("title", "")), item.get("year"))
-
-
-def display_titles(catalog) -> list[str]:
-    """`display_title` of every item in index order, read in one query (extractors keep it)."""
-    years = catalog.values("year") if "year" in catalog.schema else [None] * len(catalog)
-    return [_with_year(t, y) for t, y in zip(catalog.titles, years)]
-
-
-def _with_year(title: str, year) -> str:
-    return f"{title} ({year})" if year and f"({year})" not in title else title
-
-
 class AttributeFacts:
     """Facts from catalog columns. `fields`: which columns to describe (default: the genre-like
     list columns, year, average rating and tags the catalog has)."""
@@ -40,7 +25,7 @@ class AttributeFacts:
         if unknown:
             raise KeyError(f"unknown catalog attributes {unknown}; the catalog has {list(schema)}")
         self.catalog, self.max_tags = catalog, max_tags
-        self.titles = display_titles(catalog)
+        self.titles = catalog.display_titles()
         genre = next((f for f in GENRE_FIELDS[:2] if f in schema), None)
         self._genres = [list(g or []) for g in catalog.values(genre)] if genre else None
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from recai.knowledge.attributes import display_titles
 from recai.knowledge.facts import Fact
 
 
@@ -65,7 +64,7 @@ class ItemCFFacts:
     """
 
     def __init__(self, catalog, similarity, per_candidate: int = 2, min_sim: float = 0.0):
-        self.titles, self.sim = display_titles(catalog), similarity
+        self.titles, self.sim = catalog.display_titles(), similarity
         self.per_candidate, self.min_sim = per_candidate, min_sim
         self.source = "co-occurrence" if isinstance(similarity, CoOccurrence) else "embedding"
 
@@ -96,7 +95,7 @@ class UserCFFacts:
     """
 
     def __init__(self, catalog, teacher, top: int = 5):
-        self.titles, self.teacher, self.top = display_titles(catalog), teacher, top
+        self.titles, self.teacher, self.top = catalog.display_titles(), teacher, top
 
     def facts(self, history: list[int], candidates: list[int]) -> list[Fact]:
         if not history or not candidates:

@@ -21,7 +21,6 @@ from collections import defaultdict
 from pathlib import Path
 
 from recai.errors import DataError
-from recai.knowledge.attributes import display_titles
 from recai.knowledge.facts import Fact
 
 # Freebase relation -> the role word used in sentences (the suffix after the last dot otherwise).
@@ -59,7 +58,7 @@ class KnowledgeGraph:
             adj[a].append((rel_ids[r], b))
             adj[b].append((rel_ids[r], a))
         self.adj = {n: list(dict.fromkeys(edges)) for n, edges in adj.items()}
-        self.titles, self.hub_degree = display_titles(catalog), hub_degree
+        self.titles, self.hub_degree = catalog.display_titles(), hub_degree
         self.item_entity = [-1] * len(catalog)
         self.entity_item: dict[int, int] = {}
         for item_id, entity in links.items():

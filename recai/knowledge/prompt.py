@@ -18,7 +18,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from recai.knowledge.attributes import display_titles
 from recai.knowledge.facts import KINDS, TokenCounter
 from recai.knowledge.parse import parse_ranking
 from recai.knowledge.select import Selection, select
@@ -54,7 +53,7 @@ class KnowledgePlugin:
                  per_item: int = 2, top: int = 10, noun: str = "movie"):
         if budget < 0:
             raise ValueError(f"budget must be >= 0 tokens, got {budget}")
-        self.catalog, self.titles = catalog, display_titles(catalog)
+        self.catalog, self.titles = catalog, catalog.display_titles()
         self.extractors = {"attributes": attributes, "item_cf": item_cf, "user_cf": user_cf, "kg": kg}
         self.counter = counter or TokenCounter()
         self.budget, self.history_len, self.per_item, self.top, self.noun = budget, history_len, per_item, top, noun

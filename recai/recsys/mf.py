@@ -89,6 +89,15 @@ class BPRMF:
         with torch.no_grad():
             return net(u)
 
+    def item_vectors(self) -> torch.Tensor:
+        """(n_items, dim) item embeddings."""
+        return _fitted(self).item_emb.weight.detach()
+
+    def user_vectors(self, users) -> torch.Tensor:
+        """(B, dim) embeddings of training user indices; ValueError for an unknown index."""
+        net = _fitted(self)
+        return net.user_emb(as_user_tensor(users, self.n_users).to(net.user_emb.weight.device)).detach()
+
     def recommend(self, users, histories, k: int, exclude_seen: bool = True):
         """(scores (B, k), items (B, k)) best first; histories are only used to exclude seen items."""
         return top_k(self.score(users, histories), histories, k, exclude_seen)

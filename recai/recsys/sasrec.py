@@ -196,6 +196,19 @@ class SASRec:
         Raises ValueError for missing or empty histories or an item index outside [0, n_items).
         """
         net = _fitted(self)
+        with torch.no_grad():
+            return net.logits(self.sequence_vectors(histories))
+
+    def item_vectors(self) -> torch.Tensor:
+        """(n_items, dim) item embeddings, the output layer the scores are dot products with."""
+        return _fitted(self).item_emb.weight[1:].detach()
+
+    def sequence_vectors(self, histories) -> torch.Tensor:
+        """(B, dim) hidden state after each history's last item: the user's intent as SASRec sees it.
+
+        Raises ValueError as `score`.
+        """
+        net = _fitted(self)
         hist = as_history_list(histories, self.n_items, "SASRec.score")
         empty = [row for row, h in enumerate(hist) if len(h) == 0]
         if empty:
@@ -207,9 +220,8 @@ class SASRec:
         with torch.no_grad():
             h = net(ids.to(device))  # (B, T, C)
             last = h[torch.arange(len(hist), device=device), lengths.to(device) - 1]  # (B, C): after the last item
-            scores = net.logits(last)
         net.train(was_training)
-        return scores
+        return last
 
     def recommend(self, users, histories, k: int, exclude_seen: bool = True):
         """(scores (B, k), items (B, k)) best first; see `recai.recsys.common.top_k`."""

@@ -73,8 +73,13 @@ def segments(row: dict, tokenizer, template: bool = True, where: str = "row") ->
 
 
 def build_example(row: dict, tokenizer, template: bool = True, max_length: int = 1024,
-                  where: str = "row") -> SFTExample | None:
-    """Token ids and labels of one row, cut to max_length; None when no trained token survives the cut."""
+                  where: str = "row", encode=None) -> SFTExample | None:
+    """Token ids and labels of one row, cut to max_length; None when no trained token survives the cut.
+
+    encode: fn(text) -> ids for each piece (default: the tokenizer's, without BOS/EOS); RecExplainer
+    passes one that turns its vector placeholders into slot ids.
+    """
+    encode = encode or (lambda text: tokenizer.encode(text, add_bos=False, add_eos=False))
     pieces = segments(row, tokenizer, template, where)
     raw = not (template and tokenizer.chat_template is not None)
     ids, labels = [], []
@@ -82,7 +87,7 @@ def build_example(row: dict, tokenizer, template: bool = True, max_length: int =
         ids.append(tokenizer.bos_id)
         labels.append(IGNORE)
     for text, trained in pieces:
-        part = tokenizer.encode(text, add_bos=False, add_eos=False)
+        part = encode(text)
         ids += part
         labels += part if trained else [IGNORE] * len(part)
     if raw:
@@ -140,13 +145,13 @@ def token_loss_sum(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
 
 
 def prepare(rows: list[dict], tokenizer, template: bool = True, max_length: int = 1024,
-            source: str = "rows") -> tuple[list[SFTExample], int]:
+            source: str = "rows", encode=None) -> tuple[list[SFTExample], int]:
     """Examples of every row, and how many rows were dropped because truncation left nothing to train."""
     if not rows:
         raise DataError(f"{source}: no SFT examples (empty dataset)")
     out, dropped = [], 0
     for n, row in enumerate(rows, 1):
-        ex = build_example(row, tokenizer, template, max_length, where=f"{source}:{n}")
+        ex = build_example(row, tokenizer, template, max_length, where=f"{source}:{n}", encode=encode)
         if ex is None:
             dropped += 1
         else:

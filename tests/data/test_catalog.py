@@ -126,3 +126,10 @@ def test_query_errors_are_query_errors():
     with pytest.raises(QueryError, match="no such column"):
         cat.query("SELECT nope FROM items")
     assert cat.query("SELECT title FROM items WHERE id = 'm2';").as_dicts() == [{"title": "Heat (1995)"}]
+
+
+def test_display_titles_add_a_missing_year_only():
+    cat = Catalog.build([{"id": "a", "title": "Heat", "year": 1995}, {"id": "b", "title": "Up (2009)", "year": 2009},
+                         {"id": "c", "title": "Untitled", "year": None}])
+    assert cat.display_titles() == ["Heat (1995)", "Up (2009)", "Untitled"]
+    assert Catalog.build([{"id": "a", "title": "Heat"}]).display_titles() == ["Heat"]

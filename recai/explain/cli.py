@@ -1,0 +1,238 @@
+"""`recai train explainer`, `recai eval explainer` and `recai explain`: RecExplainer from the command line.
+
+An explainer folder holds `target/` (the recommender it explains), `adapter/` (the LoRA adapter in
+PEFT's layout, plus `projector.safetensors` + `projector.json` in intention and hybrid modes) and
+`report.json` (base model, mode, target kind, training figures).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import sys
+import time
+from pathlib import Path
+
+DEFAULT_BASE = "smollm2-135m-instruct"
+
+
+def add_explainer_train_parser(train_sub) -> None:
+    p = train_sub.add_parser(
+        "explainer", help="RecExplainer: align a small LM with a recommender (behaviour / intention / hybrid)",
+        description="Train (or load) the target recommender, build alignment tasks from what it does (its top "
+                    "item, its ranking of candidates, its yes/no interest, its item neighbours, the user's history, "
+                    "template explanations, general chat) and LoRA-SFT the model on them. Intention and hybrid "
+                    "modes also train a 2-layer projector that feeds the target's user and item vectors to the "
+                    "model at <user> / <item> slots.",
+        epilog="examples:\n  recai train explainer --target sasrec --mode hybrid --out runs/explain-hybrid\n"
+               "  recai eval explainer --explainer runs/explain-hybrid\n"
+               "  recai explain --explainer runs/explain-hybrid --user 12 --item 'Heat (1995)'",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    _common(p)
+    p.add_argument("--mode", choices=("behaviour", "intention", "hybrid"), default="hybrid")
+    p.add_argument("--n-train", type=int, default=800, help="alignment examples (default 800)")
+    p.add_argument("--epochs", type=float, default=1.0)
+    p.add_argument("--lr", type=float, default=5e-4, help="LoRA and projector learning rate (default 5e-4)")
+    p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument("--rank", type=int, default=16, help="LoRA rank (default 16)")
+    p.add_argument("--out", type=Path, required=True, help="explainer folder")
+    p.set_defaults(func=cmd_train_explainer)
+
+
+def add_explainer_eval_parser(eval_sub) -> None:
+    p = eval_sub.add_parser(
+        "explainer", help="RecExplainer: fidelity of an explainer to its recommender",
+        description="Next-item Hit@1/Hit@10 against the target's top items, ranking NDCG@5 against its order, "
+                    "interest-classification accuracy and history-reconstruction recall, on held-out users.",
+        epilog="examples:\n  recai eval explainer --explainer runs/explain-hybrid\n"
+               "  recai eval explainer --untrained --mode intention --target-dir runs/explain-hybrid/target",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    _common(p)
+    p.add_argument("--explainer", type=Path, help="a `recai train explainer` folder")
+    p.add_argument("--untrained", action="store_true",
+                   help="the untrained surrogate: the base model (a freshly initialised projector in vector modes)")
+    p.add_argument("--mode", choices=("behaviour", "intention", "hybrid"), help="with --untrained")
+    p.add_argument("--users", type=int, default=40, help="held-out users (default 40; five questions each)")
+    p.add_argument("--json", type=Path, help="also write the scores and replies here")
+    p.set_defaults(func=cmd_eval_explainer)
+
+
+def add_explain_parser(sub) -> None:
+    p = sub.add_parser("explain", help="RecExplainer: explain why the recommender suggests an item to a user",
+                       description="Generate an explanation with a trained explainer, grounded in the target "
+                                   "model: its rank for the item is stated in the prompt's context.",
+                       epilog="example:\n  recai explain --explainer runs/explain-hybrid --user 12 --item 'Heat (1995)'",
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--explainer", type=Path, required=True)
+    p.add_argument("--user", required=True, help="a user id of the dataset")
+    p.add_argument("--item", required=True, help="an item id or title (fuzzy-matched)")
+    p.add_argument("--dataset", default="ml-latest-small")
+    p.add_argument("--max-new-tokens", type=int, default=96)
+    p.set_defaults(func=cmd_explain)
+
+
+def _common(p) -> None:
+    p.add_argument("--base", default=DEFAULT_BASE, help=f"model SPEC (default {DEFAULT_BASE})")
+    p.add_argument("--dataset", default="ml-latest-small")
+    p.add_argument("--target", choices=("sasrec", "mf"), default="sasrec", help="the recommender to explain")
+    p.add_argument("--target-dir", type=Path, help="a saved target recommender (default: train one)")
+    p.add_argument("--target-epochs", type=int, default=12)
+    p.add_argument("--seed", type=int, default=0)
+
+
+class Setup:
+    """Dataset, split, target recommender and the held-out users (a seeded 10% of users)."""
+
+    def __init__(self, dataset: str, target_kind: str, target_dir: Path | None, epochs: int, seed: int):
+        from recai.data import load
+        from recai.explain.target import TargetModel
+        from recai.recsys import BPRMF, SASRec
+        from recai.recsys.loading import load as load_recommender
+
+        self.data = load(dataset)
+        self.split = self.data.split("leave-one-out")
+        if target_dir is not None and (target_dir / "model.safetensors").is_file():
+            recommender = load_recommender(target_dir)
+        else:
+            _note(f"training the {target_kind} target ({epochs} epochs)")
+            model = SASRec() if target_kind == "sasrec" else BPRMF()
+            recommender = model.fit(self.split.train, epochs=epochs, seed=seed)
+        self.recommender = recommender
+        self.target = TargetModel(recommender)
+        seqs = self.split.train.sequences()
+        users = [u for u in range(len(seqs)) if len(seqs[u]) >= 2]
+        random.Random(seed).shuffle(users)
+        cut = max(1, len(users) // 10)
+        self.eval_users = [(u, [int(i) for i in seqs[u]]) for u in users[:cut]]
+        self.train_users = [(u, [int(i) for i in seqs[u]]) for u in users[cut:]]
+
+    def builder(self, users, mode: str, seed: int):
+        from recai.explain.tasks import AlignTaskBuilder
+
+        return AlignTaskBuilder(self.data.catalog, self.target, users, mode, seed=seed)
+
+
+def load_explainer(folder: Path, base: str | None = None):
+    """(model, tokenizer, slots or None, report) of a trained explainer folder."""
+    from recai.errors import CheckpointError
+    from recai.explain.projector import load_slots
+    from recai.llm import LocalLLM
+    from recai.nn.lora_peft import merge_adapters
+
+    report_path = folder / "report.json"
+    if not report_path.is_file():
+        raise CheckpointError(f"{folder}: no report.json; not a `recai train explainer` folder")
+    report = json.loads(report_path.read_text())
+    llm = LocalLLM.from_spec(base or report["base"])
+    model = merge_adapters(llm.model, [folder / "adapter"]).eval()
+    slots = None
+    if report["mode"] != "behaviour":
+        slots, config = load_slots(model, folder / "adapter")
+    return model, llm.tokenizer, slots, report
+
+
+def cmd_train_explainer(args) -> int:
+    import torch
+
+    from recai.explain.projector import Projector, SlotEmbedding, save_slots
+    from recai.explain.train import build_task
+    from recai.llm import LocalLLM
+    from recai.nn.lora import LLAMA_PROJECTIONS, apply_lora
+    from recai.nn.lora_peft import save_adapter
+    from recai.train import TrainConfig
+    from recai.train.loop import fit
+
+    start = time.monotonic()
+    s = Setup(args.dataset, args.target, args.target_dir, args.target_epochs, args.seed)
+    args.out.mkdir(parents=True, exist_ok=True)
+    s.recommender.save(args.out / "target")
+    examples = s.builder(s.train_users, args.mode, args.seed).examples(args.n_train)
+    llm = LocalLLM.from_spec(args.base)
+    model, tok = llm.model, llm.tokenizer
+    model.train()
+    apply_lora(model, list(LLAMA_PROJECTIONS), r=args.rank, alpha=2 * args.rank, dropout=0.05)
+    slots = None
+    if args.mode != "behaviour":
+        torch.manual_seed(args.seed)
+        slots = SlotEmbedding.install(model, Projector(s.target.dim, model.cfg.dim))
+    task = build_task(examples, tok, model.cfg.vocab_size, slots, s.target.dim)
+    cfg = TrainConfig(lr=args.lr, epochs=args.epochs, batch_size=args.batch_size, warmup_steps=10, seed=args.seed,
+                      log_every=10)
+    result = fit(model, task, cfg, out_dir=args.out / "checkpoints")
+    adapter = save_adapter(model, args.out / "adapter", base_model_name_or_path=args.base, dtype=torch.float16)
+    if slots is not None:
+        save_slots(slots, adapter, {"target": args.target, "target_dim": s.target.dim})
+    report = {"base": args.base, "mode": args.mode, "target": args.target, "dataset": args.dataset,
+              "n_train": len(task.examples), "config": cfg.to_dict(), "first_loss": result.losses[0],
+              "final_loss": result.losses[-1], "seconds": round(time.monotonic() - start, 1)}
+    (args.out / "report.json").write_text(json.dumps(report, indent=1))
+    print(args.out)
+    return 0
+
+
+def cmd_eval_explainer(args) -> int:
+    import torch
+
+    from recai.explain.evaluate import eval_examples, generate_replies, score_fidelity
+    from recai.explain.projector import Projector, SlotEmbedding
+    from recai.llm import LocalLLM
+    from recai.text.fuzzy import TitleMatcher
+
+    if args.untrained == (args.explainer is not None):
+        raise SystemExit("recai: give either --explainer DIR or --untrained --mode MODE")
+    if args.untrained:
+        if args.mode is None:
+            raise SystemExit("recai: --untrained needs --mode (behaviour, intention or hybrid)")
+        mode, target_dir, kind = args.mode, args.target_dir, args.target
+        llm = LocalLLM.from_spec(args.base)
+        model, tok, slots = llm.model.eval(), llm.tokenizer, None
+    else:
+        model, tok, slots, report = load_explainer(args.explainer)
+        mode, target_dir, kind = report["mode"], args.explainer / "target", report["target"]
+    s = Setup(args.dataset, kind, target_dir, args.target_epochs, args.seed)
+    if args.untrained and mode != "behaviour":
+        torch.manual_seed(args.seed)
+        slots = SlotEmbedding.install(model, Projector(s.target.dim, model.cfg.dim))
+    examples = eval_examples(s.builder(s.eval_users, mode, args.seed + 1), s.eval_users[:args.users])
+    t0 = time.monotonic()
+    replies = generate_replies(model, tok, examples, slots, s.target.dim)
+    scores = score_fidelity(examples, replies, TitleMatcher(s.data.catalog.display_titles()), s.target)
+    scores.seconds = round(time.monotonic() - t0, 1)
+    name = f"{mode} ({'untrained' if args.untrained else args.explainer})"
+    print("| explainer | users | Hit@1 | Hit@10 | ranking NDCG@5 | classify acc | history recall | s |")
+    print("|---|---|---|---|---|---|---|---|")
+    print(f"| {name} | {scores.users} | {scores.hit1:.3f} | {scores.hit10:.3f} | {scores.ranking_ndcg5:.3f} | "
+          f"{scores.classify_accuracy:.1%} | {scores.history_recall:.3f} | {scores.seconds:.0f} |")
+    if args.json:
+        args.json.write_text(json.dumps({"name": name, **scores.to_dict(), "examples": [
+            {"task": e.task, "prompt": e.prompt, "expected": e.response, "reply": r}
+            for e, r in zip(examples, replies)]}, indent=1))
+    return 0
+
+
+def cmd_explain(args) -> int:
+    from recai.explain.evaluate import generate_replies
+    from recai.text.fuzzy import TitleMatcher
+
+    model, tok, slots, report = load_explainer(args.explainer)
+    s = Setup(args.dataset, report["target"], args.explainer / "target", 0, 0)
+    users = s.split.train.user_ids
+    if args.user not in users:
+        raise SystemExit(f"recai: user {args.user!r} is not in {args.dataset}'s training data")
+    user = users.index(args.user)
+    history = [int(i) for i in s.split.train.sequences()[user]]
+    catalog = s.data.catalog
+    item = catalog.get_index(args.item)
+    if item is None:
+        match = TitleMatcher(catalog.display_titles()).match(args.item)
+        if match is None:
+            raise SystemExit(f"recai: no item with id or title like {args.item!r} in {args.dataset}")
+        item = match.index
+    example = s.builder([(user, history)], report["mode"], 0).explain(user, history, item)
+    (reply,) = generate_replies(model, tok, [example], slots, s.target.dim, args.max_new_tokens, progress=False)
+    print(reply)
+    return 0
+
+
+def _note(text: str) -> None:
+    print(f"recai: {text}", file=sys.stderr, flush=True)

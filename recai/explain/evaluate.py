@@ -1,0 +1,107 @@
+"""Fidelity: how closely an explainer reproduces the recommender it explains, on held-out users.
+
+Per held-out user: a next-item question (Hit@1: the answer is the target's top-1; Hit@10: it is in
+the target's top 10), a ranking of 10 candidates (NDCG@5 of the answer, with graded relevance
+5, 4, ... 1 for the target's own top five among the candidates), two interest questions (one
+inside the target's top `bar`, one outside: accuracy of the yes / no), and a history question
+(recall of the five most recent items). Replies are greedy; names are grounded with the fuzzy
+matcher over the catalog's titles.
+"""
+from __future__ import annotations
+
+import math
+import re
+import sys
+import time
+from dataclasses import asdict, dataclass
+
+import torch
+
+from recai.explain.tasks import AlignExample, AlignTaskBuilder
+from recai.explain.train import encode_prompt, stack_vectors
+from recai.text.names import find_names
+
+_YES = re.compile(r"^\W*(yes|no)\b", re.I)
+
+
+@dataclass
+class Fidelity:
+    users: int = 0
+    hit1: float = 0.0
+    hit10: float = 0.0
+    ranking_ndcg5: float = 0.0
+    classify_accuracy: float = 0.0
+    history_recall: float = 0.0
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def eval_examples(builder: AlignTaskBuilder, users: list[tuple[int, list[int]]]) -> list[AlignExample]:
+    out = []
+    for user, history in users:
+        out += [builder.next_item(user, history), builder.ranking(user, history),
+                builder.classify(user, history, positive=True), builder.classify(user, history, positive=False),
+                builder.history(user, history)]
+    return out
+
+
+def generate_replies(model, tokenizer, examples: list[AlignExample], slots=None, in_dim: int = 0,
+                     max_new_tokens: int = 96, batch_size: int = 8, progress: bool = True) -> list[str]:
+    """Greedy replies, the examples' vectors fed to the slots of their prompts."""
+    from recai.generation import GenerationConfig, generate
+
+    vocab = model.cfg.vocab_size
+    cfg = GenerationConfig(max_new_tokens=max_new_tokens, temperature=0.0)
+    replies, t0 = [], time.monotonic()
+    for start in range(0, len(examples), batch_size):
+        chunk = examples[start:start + batch_size]
+        prompts = [encode_prompt(tokenizer, vocab, ex.messages(with_answer=False)) for ex in chunk]
+        counts = [sum(i >= vocab for i in p) for p in prompts]
+        if any(counts) and slots is None:
+            raise ValueError("these prompts carry vector slots but the model has no projector")
+        if slots is not None:
+            vectors = torch.cat([stack_vectors(ex.vectors, n, in_dim) for ex, n in zip(chunk, counts)])
+            with slots.feeding(vectors):
+                replies += [g.text for g in generate(model, prompts, tokenizer, cfg)]
+        else:
+            replies += [g.text for g in generate(model, prompts, tokenizer, cfg)]
+        if progress:
+            print(f"\rexplainer replies {len(replies)}/{len(examples)}  {time.monotonic() - t0:.0f} s", end="",
+                  file=sys.stderr, flush=True)
+    if progress:
+        print(file=sys.stderr)
+    return replies
+
+
+def _names(reply: str) -> list[str]:
+    found, _ = find_names(reply)
+    if found:
+        return [n for n, _ in found]
+    return [p.strip(" .") for p in re.split(r"[;\n]", reply) if p.strip(" .")]
+
+
+def score_fidelity(examples: list[AlignExample], replies: list[str], matcher, target) -> Fidelity:
+    hits1, hits10, ndcgs, correct, recalls = [], [], [], [], []
+    for ex, reply in zip(examples, replies):
+        names = _names(reply)
+        matched = [m.index for m in matcher.match_many(names) if m is not None] if names else []
+        if ex.task == "next_item":
+            top10 = target.top(ex.user, ex.history, 10)
+            first = matched[0] if matched else None
+            hits1.append(float(first == top10[0]))
+            hits10.append(float(first in top10))
+        elif ex.task == "ranking":
+            gain = {item: 5 - r for r, item in enumerate(ex.items)}  # the target's best five, 5..1
+            picked = list(dict.fromkeys(m for m in matched if m in ex.candidates))[:5]
+            dcg = sum(gain.get(i, 0) / math.log2(r + 2) for r, i in enumerate(picked))
+            ideal = sum((5 - r) / math.log2(r + 2) for r in range(5))
+            ndcgs.append(dcg / ideal)
+        elif ex.task == "classify":
+            m = _YES.match(reply)
+            correct.append(float(m is not None and (m.group(1).lower() == "yes") == ex.label))
+        elif ex.task == "history":
+            recalls.append(len(set(matched) & set(ex.items)) / len(ex.items))
+    mean = lambda xs: sum(xs) / len(xs) if xs else 0.0  # noqa: E731
+    return Fidelity(len(hits1), mean(hits1), mean(hits10), mean(ndcgs), mean(correct), mean(recalls))

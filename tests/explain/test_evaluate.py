@@ -1,0 +1,42 @@
+"""Fidelity scoring on crafted replies; generated replies are reproducible."""
+import torch
+
+from recai.explain.evaluate import eval_examples, generate_replies, score_fidelity
+from recai.explain.projector import Projector, SlotEmbedding
+from recai.explain.target import TargetModel
+from recai.explain.tasks import AlignTaskBuilder
+from recai.text.fuzzy import TitleMatcher
+
+
+def setup(catalog, interactions, sasrec, mode="hybrid"):
+    seqs = interactions.sequences()
+    users = [(u, [int(i) for i in seqs[u]]) for u in range(4)]
+    target = TargetModel(sasrec)
+    return target, eval_examples(AlignTaskBuilder(catalog, target, users, mode, seed=5), users)
+
+
+def test_perfect_and_wrong_replies(catalog, interactions, sasrec):
+    target, examples = setup(catalog, interactions, sasrec)
+    matcher = TitleMatcher(catalog.display_titles())
+    perfect = score_fidelity(examples, [e.response for e in examples], matcher, target)
+    assert (perfect.users, perfect.hit1, perfect.hit10, perfect.ranking_ndcg5, perfect.classify_accuracy,
+            perfect.history_recall) == (4, 1.0, 1.0, 1.0, 1.0, 1.0)
+    wrong = ["I don't know." if e.task != "classify" else ("No." if e.label else "Yes.") for e in examples]
+    bad = score_fidelity(examples, wrong, matcher, target)
+    assert (bad.hit1, bad.hit10, bad.ranking_ndcg5, bad.classify_accuracy, bad.history_recall) == (0, 0, 0, 0, 0)
+    # Half the ranking right: the target's 1st and 2nd in places 2 and 1.
+    titles = catalog.display_titles()
+    swapped = [f"1. {titles[e.items[1]]}\n2. {titles[e.items[0]]}" if e.task == "ranking" else e.response
+               for e in examples]
+    part = score_fidelity(examples, swapped, matcher, target).ranking_ndcg5
+    assert 0.3 < part < 0.7
+
+
+def test_replies_are_reproducible(tiny_model, tokenizer, catalog, interactions, sasrec):
+    target, examples = setup(catalog, interactions, sasrec)
+    torch.manual_seed(0)
+    slots = SlotEmbedding.install(tiny_model, Projector(target.dim, 32))
+    a = generate_replies(tiny_model, tokenizer, examples[:6], slots, target.dim, max_new_tokens=8, progress=False)
+    b = generate_replies(tiny_model, tokenizer, examples[:6], slots, target.dim, max_new_tokens=8,
+                         batch_size=3, progress=False)
+    assert a == b and all(isinstance(t, str) for t in a)
