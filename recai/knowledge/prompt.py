@@ -72,8 +72,10 @@ class KnowledgePlugin:
             notes.append(f"left out {len(unknown)} {what} not in the catalog: {shown}")
         return known
 
-    def knowledge(self, history: list[int], candidates: list[int], kinds=KINDS) -> Selection:
-        """The selected facts for this user and candidate list (catalog indices)."""
+    def knowledge(self, history: list[int], candidates: list[int], kinds=None) -> Selection:
+        """The selected facts for this user and candidate list (catalog indices); kinds: which
+        (default: every kind the plugin has an extractor for)."""
+        kinds = self.available() if kinds is None else kinds
         unknown = [k for k in kinds if k not in KINDS]
         if unknown:
             raise ValueError(f"unknown knowledge kinds {unknown}; choose from {', '.join(KINDS)}")
@@ -91,9 +93,10 @@ class KnowledgePlugin:
             facts += found
         return select(facts, self.budget, self.counter, empty, self.per_item)
 
-    def prompt(self, history, candidates, kinds=KINDS) -> RankingPrompt:
+    def prompt(self, history, candidates, kinds=None) -> RankingPrompt:
         """The ranking prompt for `history` (oldest first) and `candidates`: catalog indices or item
-        ids; either may hold entries the catalog lacks (left out, noted)."""
+        ids; either may hold entries the catalog lacks (left out, noted). kinds as in `knowledge`."""
+        kinds = self.available() if kinds is None else kinds
         notes: list[str] = []
         history = self._known(list(history), "history items", notes)[-self.history_len:]
         candidates = list(dict.fromkeys(self._known(list(candidates), "candidates", notes)))
