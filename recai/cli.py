@@ -137,6 +137,7 @@ def _add_train(sub) -> None:
 
 def _add_eval(sub) -> None:
     from recai.emb.cli_train import add_emb_eval_parser
+    from recai.eval.cli import add_evaluator_parsers
     from recai.explain.cli import add_explainer_eval_parser
     from recai.gen.cli import add_gen_eval_parser
     from recai.knowledge.cli import add_knowledge_eval_parser
@@ -145,12 +146,15 @@ def _add_eval(sub) -> None:
                        description="Evaluate models: `emb` measures an embedder on RecLM-emb's ten matching tasks; "
                                    "`gen` a generative recommender (RecLM-gen); `knowledge` an LLM ranker with and "
                                    "without injected domain knowledge (Knowledge Plugin); `explainer` an explainer's fidelity to its "
-                                   "recommender (RecExplainer).")
+                                   "recommender (RecExplainer). The evaluator's tasks (RecLM-eval) — retrieval, ranking, "
+                                   "cf_ranking_mc, seq_ranking_mc, embedding_retrieval, embedding_ranking, explanation, "
+                                   "conversation, chitchat, or all — score any local or API model.")
     task = p.add_subparsers(dest="task", required=True, metavar="TASK")
     add_emb_eval_parser(task)
     add_gen_eval_parser(task)
     add_knowledge_eval_parser(task)
     add_explainer_eval_parser(task)
+    add_evaluator_parsers(task)
 
 
 def build_parser() -> argparse.ArgumentParser:
