@@ -4,23 +4,10 @@ import argparse
 
 import pytest
 
-from recai.data import Catalog, Dataset, Interactions
 from recai.eval.answers import Ledger
 from recai.eval.cli import Runner, markdown
 from recai.eval.task_data import TaskBuilder
 from recai.llm.base import Completion
-
-
-@pytest.fixture(scope="module")
-def dataset():
-    catalog = Catalog.build([{"id": str(i), "title": f"Film {i:02d}", "year": 2000 + i, "genres": ["Drama"]}
-                             for i in range(40)])
-    users, items = [], []
-    for u in range(12):
-        for k in range(6):
-            users.append(f"u{u}")
-            items.append((3 * u + k) % 40)
-    return Dataset("tiny", catalog, Interactions.from_events(users, items, n_items=40), "memory")
 
 
 def args_for(out, **kw):

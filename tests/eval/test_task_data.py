@@ -3,20 +3,8 @@ import json
 
 import pytest
 
-from recai.data import Catalog, Dataset, Interactions
 from recai.errors import DataError
 from recai.eval.task_data import TASKS, TaskBuilder, read_items, write_items
-
-
-@pytest.fixture(scope="module")
-def dataset():
-    catalog = Catalog.build([{"id": str(i), "title": f"Film {i:02d}", "year": 2000 + i} for i in range(40)])
-    users, items = [], []
-    for u in range(12):
-        for k in range(6):
-            users.append(f"u{u}")
-            items.append((3 * u + k) % 40)
-    return Dataset("tiny", catalog, Interactions.from_events(users, items, n_items=40), "memory")
 
 
 def test_every_task_builds_and_round_trips(dataset, tmp_path):
