@@ -72,6 +72,9 @@ def add_gen_eval_parser(eval_sub) -> None:
     p.add_argument("--max-new-tokens", type=int, default=256,
                    help="tokens per reply (default 256: ten long titles need over 200)")
     p.add_argument("--json", type=Path, help="also write the scores here")
+    p.add_argument("--replies", type=Path,
+                   help="score the replies stored in an earlier --json file instead of generating (same --users "
+                        "and --seed; e.g. after a reward change)")
     p.set_defaults(func=cmd_eval_gen)
 
 
@@ -178,13 +181,22 @@ def cmd_eval_gen(args) -> int:
     test = s.split.test
     examples = eval_examples(s.builder, [list(h) for h in test.history], [int(t[0]) for t in test.targets],
                              args.users, seed=args.seed + 7)
-    model, tok = _load_model(args.base, args.adapter)
-    trie = TitleTrie(s.data.catalog.titles, tok) if args.constrained else None
     t0 = time.monotonic()
-    replies = generate_replies(model, tok, examples, args.max_new_tokens, trie=trie)
+    if args.replies is not None:
+        stored = json.loads(args.replies.read_text())
+        rows = stored.get("examples", [])
+        if [r.get("prompt") for r in rows] != [e.prompt for e in examples]:
+            raise SystemExit(f"recai: {args.replies}: its requests are not this evaluation's (other --users, --seed "
+                             "or dataset?)")
+        replies, name = [r["reply"] for r in rows], stored.get("name", str(args.replies))
+    else:
+        model, tok = _load_model(args.base, args.adapter)
+        trie = TitleTrie(s.data.catalog.titles, tok) if args.constrained else None
+        replies = generate_replies(model, tok, examples, args.max_new_tokens, trie=trie)
+        name = args.base + "".join(f" + {Path(a).parent.name}" for a in args.adapter) + \
+            (" + constrained" if trie else "")
     scores = score_replies(examples, replies, s.matcher, s.teacher, s.categories)
     scores.seconds = round(time.monotonic() - t0, 1)
-    name = args.base + "".join(f" + {Path(a).parent.name}" for a in args.adapter) + (" + constrained" if trie else "")
     print("| model | NDCG@10 | Recall@10 | invalid | repeat | in history | count acc | category acc | reward | s |")
     print("|---|---|---|---|---|---|---|---|---|---|")
     print(f"| {name} | {scores.ndcg10:.4f} | {scores.recall10:.4f} | {scores.invalid_rate:.1%} | "

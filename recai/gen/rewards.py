@@ -8,7 +8,10 @@ Per written item (after `grounding.ground`):
 - plus, for category-control requests, `category_hit` when the item fills a requested category
   that still has room, `category_miss` when it does not.
 Per list, on the final token: `count_exact` when the number of valid items equals the requested
-count, else `count_exact` * -|difference| / count.
+count; `missing` (default -1) for each item short of it. Items beyond the count already cost `bad`
+each. A missing item costs as much as a bad one on purpose: with a cheaper shortfall, PPO learns to
+stop after one safe title (a first run did exactly that: one item per reply, repeats 60% -> 24%,
+count accuracy 7% -> 2%).
 
 `token_rewards` puts each item's reward on the token where its name ends, so PPO's per-token
 credit assignment sees which line earned what.
@@ -27,6 +30,7 @@ class RewardConfig:
     category_hit: float = 0.5
     category_miss: float = -0.5
     count_exact: float = 1.0
+    missing: float = -1.0  # per valid item short of the requested count
 
 
 def item_rewards(grounding, target: int | None = None, teacher_rank: dict[int, int] | None = None,
@@ -67,7 +71,9 @@ def list_reward(grounding, count: int | None, cfg: RewardConfig | None = None) -
     if not count:
         return 0.0
     n = len(grounding.valid)
-    return cfg.count_exact if n == count else cfg.count_exact * -abs(n - count) / count
+    if n == count:
+        return cfg.count_exact
+    return cfg.missing * (count - n) if n < count else 0.0
 
 
 def token_rewards(token_ends: list[int], grounding, per_item: list[float], final: float) -> list[float]:

@@ -22,7 +22,9 @@ def test_item_rewards_follow_reclm_gen(matcher):
     r = item_rewards(g, target=1, teacher_rank={0: 0, 2: 150})
     assert r == [1 / math.log2(2), 1.0, -1.0, -1.0, -1.0, 0.0]  # Goodfellas ranked beyond teacher_top
     assert list_reward(g, 3) == 1.0  # Heat, Casino and Goodfellas are valid: three asked, three given
-    assert list_reward(g, 5) == pytest.approx(-2 / 5)
+    assert list_reward(g, 5) == -2.0  # two short, each costs as much as a bad item
+    assert list_reward(g, 2) == 0.0  # the surplus item already costs its own -1
+    assert list_reward(g, 5, RewardConfig(missing=-0.5)) == -1.0
     assert list_reward(ground("1. Heat\n2. Casino", matcher), 2) == 1.0 and list_reward(g, None) == 0.0
 
 
