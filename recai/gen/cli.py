@@ -26,11 +26,11 @@ def add_gen_train_parsers(train_sub) -> None:
                "  recai eval gen --adapter runs/gen-sft/adapter --teacher runs/gen-sft/teacher",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     _common(p)
-    p.add_argument("--n-train", type=int, default=1000, help="SFT examples (default 1000)")
+    p.add_argument("--n-train", type=int, default=1400, help="SFT examples (default 1400)")
     p.add_argument("--epochs", type=float, default=1.0, help="passes over them (default 1)")
-    p.add_argument("--lr", type=float, default=3e-4, help="learning rate (default 3e-4)")
+    p.add_argument("--lr", type=float, default=6e-4, help="learning rate (default 6e-4)")
     p.add_argument("--batch-size", type=int, default=8, help="examples per step (default 8)")
-    p.add_argument("--rank", type=int, default=8, help="LoRA rank (default 8)")
+    p.add_argument("--rank", type=int, default=16, help="LoRA rank (default 16)")
     p.add_argument("--out", type=Path, default=Path("runs/gen-sft"), help="run folder (default runs/gen-sft)")
     p.set_defaults(func=cmd_gen_sft)
 
@@ -48,7 +48,7 @@ def add_gen_train_parsers(train_sub) -> None:
     p.add_argument("--sft", type=Path, required=True, help="the gen-sft run folder (its adapter and teacher)")
     p.add_argument("--updates", type=int, default=20, help="PPO updates (default 20)")
     p.add_argument("--rollout-batch", type=int, default=8, help="requests per update (default 8)")
-    p.add_argument("--lr", type=float, default=5e-5, help="actor learning rate (default 5e-5)")
+    p.add_argument("--lr", type=float, default=2e-4, help="actor learning rate (default 2e-4)")
     p.add_argument("--kl-coef", type=float, default=0.05, help="per-token KL penalty (default 0.05)")
     p.add_argument("--max-new-tokens", type=int, default=200, help="tokens per rollout (default 200)")
     p.add_argument("--out", type=Path, default=Path("runs/gen-ppo"), help="run folder (default runs/gen-ppo)")
