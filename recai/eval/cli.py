@@ -105,7 +105,7 @@ class Runner:
 
     def __init__(self, args, data, builder, out: Path, ledger):
         self.args, self.data, self.builder, self.out, self.ledger = args, data, builder, out, ledger
-        self._llm = self._judge = self._reference = None
+        self._llm = self._domain = None
 
     @property
     def llm(self):
@@ -177,13 +177,12 @@ class Runner:
         """One simulated conversation per record, each logged as it ends (a rerun skips finished ones)."""
         from recai.eval.answers import AnswerLog
         from recai.eval.conversation import ChatRecommender, LLMUser, converse, rule_user
+        from recai.eval.task_data import title_index
         from recai.eval.titles import TrigramTfidf
 
         catalog = self.data.catalog
         titles = catalog.display_titles()
-        index_of: dict[str, int] = {}
-        for i, t in enumerate(titles):
-            index_of.setdefault(t, i)
+        index_of = title_index(titles)
         popularity = self.data.interactions.item_counts()
         tfidf = TrigramTfidf(titles)
         voice = LLMUser(self.llm) if self.args.simulator == "llm" else None
@@ -219,7 +218,7 @@ class Runner:
         from recai.agent.agent import Agent
         from recai.agent.domain import Domain
 
-        if not hasattr(self, "_domain"):
+        if self._domain is None:
             self._domain = Domain.build(self.data, progress=True)
         agent = Agent(self._domain, llm=self.llm, history=history)
 

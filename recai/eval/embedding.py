@@ -12,6 +12,7 @@ from __future__ import annotations
 import torch
 
 from recai.eval.metrics import hit, ndcg
+from recai.eval.task_data import title_index
 
 KS = (1, 5, 10, 20)
 
@@ -34,9 +35,7 @@ def embedding_scores(embedder, catalog, items, task: str, batch_size: int = 64) 
     from recai.emb.index import ItemIndex
 
     titles = catalog.display_titles()
-    index_of = {}
-    for i, t in enumerate(titles):
-        index_of.setdefault(t, i)
+    index_of = title_index(titles)
     known = [it for it in items if it.target in index_of]
     unknown = len(items) - len(known)
     if not known:

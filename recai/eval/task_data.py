@@ -123,6 +123,14 @@ class TaskBuilder:
         return EvalItem(f"{task}-{user}", task, "", t[target], shown)  # conversation: the simulator's brief
 
 
+def title_index(titles: list[str]) -> dict[str, int]:
+    """Display title -> catalog index (the first item of a repeated title): how records' titles map back."""
+    out: dict[str, int] = {}
+    for i, t in enumerate(titles):
+        out.setdefault(t, i)
+    return out
+
+
 def write_items(items: list[EvalItem], path: str | Path) -> Path:
     """The records as JSONL, written atomically."""
     from recai.data.atomic import atomic_text

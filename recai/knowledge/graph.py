@@ -20,6 +20,7 @@ import math
 from collections import defaultdict
 from pathlib import Path
 
+from recai.data.loaders.recbole import read_header
 from recai.errors import DataError
 from recai.knowledge.facts import Fact
 
@@ -157,10 +158,10 @@ def _keep(best: dict, node: int, path: tuple) -> None:
 
 
 def _read_tsv(path: Path, fields: tuple[str, ...]) -> list[list[str]]:
-    if not path.is_file():
-        raise DataError(f"{path}: file not found")
+    """The `fields` columns of a RecBole atomic file (header checked by the data layer's reader)."""
+    header = list(read_header(path))
     with open(path, encoding="utf-8") as f:
-        header = [h.split(":", 1)[0] for h in f.readline().rstrip("\r\n").split("\t")]
+        f.readline()
         missing = [x for x in fields if x not in header]
         if missing:
             raise DataError(f"{path}:1: header lacks {missing} (has {header})")

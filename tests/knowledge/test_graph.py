@@ -50,7 +50,10 @@ def test_recbole_files(tmp_path, catalog, triples, links):
     with pytest.raises(DataError, match="x.missing: file not found"):
         KnowledgeGraph.load_recbole(tmp_path / "x.missing", link, catalog)
     kg.write_text("head\trelation\n")
-    with pytest.raises(DataError, match="header lacks"):
+    with pytest.raises(DataError, match="header field 'head' is not name:type"):
+        KnowledgeGraph.load_recbole(kg, link, catalog)
+    kg.write_text("head_id:token\trelation_id:token\n")
+    with pytest.raises(DataError, match="header lacks \\['tail_id'\\]"):
         KnowledgeGraph.load_recbole(kg, link, catalog)
     kg.write_text("head_id:token\trelation_id:token\ttail_id:token\ne1\tr\n")
     with pytest.raises(DataError, match="x.kg:2: expected 3"):

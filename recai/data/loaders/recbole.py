@@ -20,7 +20,7 @@ RENAMED = {"release_year": "year", "class": "genres", "genre": "genres", "catego
 def load_atomic(inter_path: Path, bad: BadRows) -> Dataset:
     """Read `<name>.inter` and, when present beside it, `<name>.item`."""
     name = inter_path.stem
-    header = _header(inter_path)
+    header = read_header(inter_path)
     for need in ("user_id", "item_id"):
         if need not in header:
             raise DataError(f"{inter_path}: header has no {need} field (fields: {list(header)})")
@@ -39,7 +39,7 @@ def load_atomic(inter_path: Path, bad: BadRows) -> Dataset:
                     timed="timestamp" in header)
 
 
-def _header(path: Path) -> dict[str, str]:
+def read_header(path: Path) -> dict[str, str]:
     if not path.is_file():
         raise DataError(f"{path}: file not found")
     with open(path, encoding="utf-8") as f:
@@ -55,7 +55,7 @@ def _header(path: Path) -> dict[str, str]:
 
 
 def _items(path: Path, bad: BadRows) -> list[dict]:
-    header = _header(path)
+    header = read_header(path)
     if "item_id" not in header:
         raise DataError(f"{path}: header has no item_id field (fields: {list(header)})")
     title_field = next((t for t in TITLE_FIELDS if t in header), None)
