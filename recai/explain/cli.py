@@ -87,17 +87,16 @@ class Setup:
         from recai.data import load
         from recai.explain.target import TargetModel
         from recai.recsys import BPRMF, SASRec
-        from recai.recsys.loading import load as load_recommender
+        from recai.recsys.loading import load_or_train
 
         self.data = load(dataset)
         self.split = self.data.split("leave-one-out")
-        if target_dir is not None and (target_dir / "model.safetensors").is_file():
-            recommender = load_recommender(target_dir)
-        else:
+        def train():
             _note(f"training the {target_kind} target ({epochs} epochs)")
             model = SASRec() if target_kind == "sasrec" else BPRMF()
-            recommender = model.fit(self.split.train, epochs=epochs, seed=seed)
-        self.recommender = recommender
+            return model.fit(self.split.train, epochs=epochs, seed=seed)
+
+        self.recommender = recommender = load_or_train(target_dir, train)
         self.target = TargetModel(recommender)
         seqs = self.split.train.sequences()
         users = [u for u in range(len(seqs)) if len(seqs[u]) >= 2]

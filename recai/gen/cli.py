@@ -92,16 +92,16 @@ class Setup:
         from recai.data import load
         from recai.gen.tasks import GenTaskBuilder
         from recai.recsys import SASRec
+        from recai.recsys.loading import load_or_train
         from recai.text.fuzzy import TitleMatcher
 
         self.data = load(args.dataset)
         self.split = self.data.split("leave-one-out")
-        if teacher_dir is not None and (teacher_dir / "model.safetensors").is_file():
-            from recai.recsys.loading import load as load_recommender
-            self.teacher = load_recommender(teacher_dir)
-        else:
+        def train():
             _note(f"training the SASRec teacher ({args.teacher_epochs} epochs)")
-            self.teacher = SASRec().fit(self.split.train, epochs=args.teacher_epochs, seed=args.seed)
+            return SASRec().fit(self.split.train, epochs=args.teacher_epochs, seed=args.seed)
+
+        self.teacher = load_or_train(teacher_dir, train)
         catalog = self.data.catalog
         self.builder = GenTaskBuilder(catalog, self.split.train.sequences(), self.teacher,
                                       self.data.interactions.item_counts(), seed=args.seed)

@@ -73,15 +73,16 @@ def _kg_paths(arg: str, data) -> tuple[Path, Path] | None:
 
 def _teacher(args, split):
     from recai.recsys import SASRec
-    from recai.recsys.loading import load as load_recommender
+    from recai.recsys.loading import load_or_train
 
-    if args.teacher_dir is not None and (args.teacher_dir / "model.safetensors").is_file():
-        return load_recommender(args.teacher_dir)
-    _note(f"training the SASRec teacher ({args.teacher_epochs} epochs)")
-    teacher = SASRec().fit(split.train, epochs=args.teacher_epochs, seed=args.seed)
-    if args.teacher_dir is not None:
-        teacher.save(args.teacher_dir)
-    return teacher
+    def train():
+        _note(f"training the SASRec teacher ({args.teacher_epochs} epochs)")
+        teacher = SASRec().fit(split.train, epochs=args.teacher_epochs, seed=args.seed)
+        if args.teacher_dir is not None:
+            teacher.save(args.teacher_dir)
+        return teacher
+
+    return load_or_train(args.teacher_dir, train)
 
 
 def build_plugin(args, data, split, llm, kg_files):

@@ -30,3 +30,13 @@ def load(directory: str | Path):
         raise
     except (KeyError, TypeError, ValueError) as e:
         raise CheckpointError(f"{where}: config does not describe a valid {kind!r} model: {e!r}") from e
+
+
+def load_or_train(directory: str | Path | None, train):
+    """The recommender saved in `directory` when one is there, else `train()` (a fresh fit).
+
+    Lets a command reuse a teacher from an earlier run without retraining it.
+    """
+    if directory is not None and (Path(directory) / "model.safetensors").is_file():
+        return load(directory)
+    return train()
