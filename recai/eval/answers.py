@@ -3,7 +3,8 @@
 Answers go to an append-only JSONL log, one line per question, flushed and synced as each batch
 finishes. Starting again with the same log skips every question already answered, so an
 interrupted run completes without re-querying (and paying for) finished items; a line torn by a
-crash mid-write is dropped when the log is opened. A backend error on a question is recorded as
+crash mid-write, or a malformed one, is dropped when the log is opened (named on stderr) and its
+question asked again; the good lines around it are kept. A backend error on a question is recorded as
 an empty answer with the error text (it scores as a failure), not raised.
 """
 from __future__ import annotations
@@ -49,6 +50,37 @@ class Ledger:
         return {**asdict(self), "cost_usd": round(self.cost_usd, 6)}
 
 
+class MeteredLLM:
+    """An LLM whose completions are all added to a ledger: the judges' and conversations' calls,
+    which do not go through `ask_all`. Errors are counted and raised unchanged."""
+
+    def __init__(self, llm, ledger: Ledger):
+        self._llm, self.ledger = llm, ledger
+        self.name = getattr(llm, "name", "llm")
+
+    def complete(self, messages, **kwargs):
+        try:
+            c = self._llm.complete(messages, **kwargs)
+        except LLMError:
+            self.ledger.errors += 1
+            raise
+        self.ledger.add(c.prompt_tokens, c.completion_tokens)
+        return c
+
+    def chat(self, messages, **kwargs) -> str:
+        return self.complete(messages, **kwargs).text
+
+    def complete_many(self, conversations, **kwargs):
+        try:
+            out = self._llm.complete_many(conversations, **kwargs)
+        except LLMError:
+            self.ledger.errors += 1
+            raise
+        for c in out:
+            self.ledger.add(c.prompt_tokens, c.completion_tokens)
+        return out
+
+
 class AnswerLog:
     """The answers so far (`done`: id -> record), and where new ones are appended."""
 
@@ -60,23 +92,28 @@ class AnswerLog:
             self._load()
 
     def _load(self) -> None:
-        data = self.path.read_bytes()
-        good = 0  # bytes up to the end of the last complete, parseable line
-        for line in data.splitlines(keepends=True):
-            if not line.endswith(b"\n"):
-                break
-            try:
-                record = json.loads(line)
-            except ValueError:
-                break
+        kept, bad = [], []
+        for n, line in enumerate(self.path.read_bytes().splitlines(keepends=True), 1):
+            record = None
+            if line.endswith(b"\n"):  # no newline: torn by a crash mid-write
+                try:
+                    record = json.loads(line)
+                except ValueError:
+                    pass
             if isinstance(record, dict) and "id" in record:
                 self.done[str(record["id"])] = record
-            good += len(line)
-        if good < len(data):
-            print(f"recai: {self.path}: dropped a torn last answer ({len(data) - good} bytes); it will be asked again",
+                kept.append(line)
+            else:
+                bad.append(n)
+        if bad:
+            # Only the unreadable lines go (their questions are asked again); every good answer after
+            # them stays. The log is rewritten whole through a rename so a crash here loses nothing.
+            shown = ", ".join(map(str, bad[:10])) + (f" ... ({len(bad)} in all)" if len(bad) > 10 else "")
+            print(f"recai: {self.path}: line {shown} torn or malformed; dropped, those questions will be asked again",
                   file=sys.stderr)
-            with open(self.path, "r+b") as f:
-                f.truncate(good)
+            tmp = self.path.with_name(self.path.name + ".tmp")
+            tmp.write_bytes(b"".join(kept))
+            os.replace(tmp, self.path)
 
     def add(self, records: list[dict]) -> None:
         with open(self.path, "a", encoding="utf-8") as f:

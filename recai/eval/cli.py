@@ -38,7 +38,7 @@ def add_evaluator_parsers(eval_sub) -> None:
                                            "fixed template answer)")
         p.add_argument("--simulator", choices=("rules", "llm"), default="rules",
                        help="conversation: the simulated user's voice (default rules)")
-        p.add_argument("--agent", action="store_true", help="conversation: evaluate recai's agent instead of --model")
+        p.add_argument("--agent", action="store_true", help="conversation: evaluate recai's agent instead of --model (its streamed replies are not counted in the token ledger)")
         p.add_argument("--dataset", default="ml-latest-small")
         p.add_argument("--n", type=int, default=100, help="questions per task (default 100)")
         p.add_argument("--candidates", type=int, default=20, help="ranking candidates, the target included")
@@ -156,7 +156,7 @@ class Runner:
         return self._conversations(items)
 
     def _judged(self, task: str, items) -> dict:
-        from recai.eval.answers import AnswerLog, ask_all
+        from recai.eval.answers import AnswerLog, MeteredLLM, ask_all
         from recai.eval.judges import judge_chitchat, judge_explanations
 
         mine = self.answers(task, items)
@@ -166,7 +166,7 @@ class Runner:
                              self.args.max_new_tokens, self.args.batch_size)
         else:
             theirs = {it.id: REFERENCE[task].format(item=it.target) for it in items}
-        judge = self._other(self.args.judge)
+        judge = MeteredLLM(self._other(self.args.judge), self.ledger)
         if task == "explanation":
             rows = [(", ".join(it.history[-10:]), it.target, mine.get(it.id, ""), theirs.get(it.id, "")) for it in items]
             return {"items": len(items), **judge_explanations(judge, rows).to_dict()}
@@ -175,7 +175,7 @@ class Runner:
 
     def _conversations(self, items) -> dict:
         """One simulated conversation per record, each logged as it ends (a rerun skips finished ones)."""
-        from recai.eval.answers import AnswerLog
+        from recai.eval.answers import AnswerLog, MeteredLLM
         from recai.eval.conversation import ChatRecommender, LLMUser, converse, rule_user
         from recai.eval.task_data import title_index
         from recai.eval.titles import TrigramTfidf
@@ -185,7 +185,8 @@ class Runner:
         index_of = title_index(titles)
         popularity = self.data.interactions.item_counts()
         tfidf = TrigramTfidf(titles)
-        voice = LLMUser(self.llm) if self.args.simulator == "llm" else None
+        llm = MeteredLLM(self.llm, self.ledger)  # the recommender's and the LLM user's calls are spend too
+        voice = LLMUser(llm) if self.args.simulator == "llm" else None
         log = AnswerLog(self.out / "answers" / "conversation.jsonl")
         for n, it in enumerate(items):
             if it.id in log.done:
@@ -198,8 +199,9 @@ class Runner:
                 record["error"] = "target or history not in the catalog"
             else:
                 user = rule_user(catalog, history, target, popularity, seed=self.args.seed + n)
+                # The agent streams its replies; those calls are not metered (the ledger says so below).
                 recommender = self._agent(history) if self.args.agent else ChatRecommender(
-                    self.llm, self.args.max_new_tokens)
+                    llm, self.args.max_new_tokens)
                 c = converse(recommender, user, it.target, tfidf, ", ".join(it.history[-10:]), voice,
                              self.args.max_turns, liked_title=titles[user.liked])
                 record.update(answer=c.transcript[-1]["content"], success=c.success, turns=c.turns,

@@ -84,7 +84,16 @@ class PairwiseTally:
     losses: int = 0
     ties: int = 0
     failures: int = 0
+    # Decisive verdicts, and how many of them named the answer shown first: a judge near 1.0 (or 0.0)
+    # picks a position, not an answer, and its win rates say little.
+    verdicts: int = 0
+    first_shown: int = 0
     criteria: dict[str, list[int]] = field(default_factory=lambda: {c: [] for c in CRITERIA})
+
+    def note_order(self, verdict: str) -> None:
+        if verdict in ("A", "B"):
+            self.verdicts += 1
+            self.first_shown += verdict == "A"
 
     @property
     def judged(self) -> int:
@@ -94,6 +103,8 @@ class PairwiseTally:
         n = max(self.judged, 1)
         out = {"judged": self.judged, "win_rate": self.wins / n, "loss_rate": self.losses / n,
                "tie_rate": self.ties / n, "failures": self.failures}
+        if self.verdicts:
+            out["first_shown_rate"] = self.first_shown / self.verdicts
         out.update({f"{c}_mean": sum(v) / len(v) for c, v in self.criteria.items() if v})
         return out
 
@@ -113,6 +124,7 @@ def judge_explanations(judge, rows, max_tokens: int = 160) -> PairwiseTally:
             continue
         for c in CRITERIA:
             tally.criteria[c].append(verdict.scores[model_side][c])
+        tally.note_order(verdict.winner)
         if verdict.winner == "tie":
             tally.ties += 1
         elif verdict.winner == model_side:
@@ -132,7 +144,10 @@ def judge_chitchat(judge, rows, max_tokens: int = 8) -> PairwiseTally:
             question=question, a=reference, b=mine)}], max_tokens=max_tokens))
         if first is None or second is None:
             tally.failures += 1
-        elif first == "A" and second == "B":
+            continue
+        tally.note_order(first)
+        tally.note_order(second)
+        if first == "A" and second == "B":
             tally.wins += 1
         elif first == "B" and second == "A":
             tally.losses += 1

@@ -1,11 +1,12 @@
-"""Small-batch CPU inference through oneDNN's prepacked linear weights.
+"""Small-batch CPU inference through fused and prepacked linear weights.
 
 A decode step multiplies a handful of activation rows by every weight matrix once, so its speed is
-the speed at which weights stream from memory. PyTorch's default CPU path (a BLAS gemv/gemm on the
-plain row-major weight) reaches well under the machine's read bandwidth for these shapes, and its
-bf16 path is slower still; oneDNN's blocked ("prepacked") weight layout with a batch-size hint
-streams far better. The packed copy is made once per weight and re-made if the weight changes (its
-version counter moves), so training, LoRA merges and dtype changes stay correct.
+the speed at which weights stream from memory, plus a fixed cost per call. Linears that share an
+input (q/k/v, gate/up) run as one matmul on their concatenated weight. For bf16, and for several
+rows in fp32, oneDNN's blocked ("prepacked") weight layout with a batch-size hint streams far
+better than PyTorch's default path; for a single fp32 row MKL's gemv on the plain layout is faster.
+Each layout is made once per weight group on first use and re-made if a weight changes (its version
+counter moves), so training, LoRA merges and dtype changes stay correct.
 
 Only used when: CPU tensors, autograd off (inference), a plain nn.Linear, at most MAX_ROWS rows,
 and the oneDNN ops exist in this torch build. Everything else goes through `module(x)` unchanged.
@@ -16,6 +17,7 @@ from __future__ import annotations
 import os
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 MAX_ROWS = 16  # decode-sized batches; prefill-sized inputs use the ordinary path
@@ -27,15 +29,17 @@ _enabled = os.environ.get("RECAI_CPU_PACKED", "1") != "0" and torch.backends.mkl
 _DTYPES = (torch.float32, torch.bfloat16)
 
 
-class _Packed:
-    """The prepacked, concatenated weight of a group of linears, and what it was made from.
+class _Plan:
+    """The weight of a group of linears in the layouts the fast paths use, and what it was made from.
 
-    It stays valid while the group holds the same modules with the same weight tensors at the same
+    Two layouts, each made on first use: oneDNN's prepacked (blocked) copy of the concatenated
+    weights, and the plain concatenated weight (a single linear's own weight, not a copy). A plan
+    stays valid while the group holds the same modules with the same weight tensors at the same
     version; anything else (LoRA swapping a module in, load_state_dict, an optimizer step, .to())
-    makes it stale and it is rebuilt. Groups that cannot be packed keep `weight=None`.
+    makes it stale and it is rebuilt. Groups that cannot be fused keep `usable=False`.
     """
 
-    __slots__ = ("mods", "weights", "versions", "ptrs", "weight", "bias", "sizes")
+    __slots__ = ("mods", "weights", "versions", "ptrs", "sizes", "usable", "bias", "_packed", "_plain")
 
     def __init__(self, mods):
         self.mods = mods
@@ -43,14 +47,12 @@ class _Packed:
         self.versions = tuple(w._version for w in self.weights) if all(w is not None for w in self.weights) else ()
         self.ptrs = tuple(w.data_ptr() for w in self.weights) if self.versions else ()
         self.sizes = [w.shape[0] for w in self.weights] if self.versions else []
-        self.weight = self.bias = None
         biases = [m._parameters.get("bias") for m in mods]
-        packable = all(type(m) is nn.Linear for m in mods) and len({b is None for b in biases}) == 1
-        if packable and self.versions:
-            w = torch.cat([w.detach() for w in self.weights]) if len(mods) > 1 else self.weights[0].detach()
-            self.weight = torch.ops.mkldnn._reorder_linear_weight(w, PACK_HINT)
-            if biases[0] is not None:
-                self.bias = torch.cat([b.detach() for b in biases]) if len(mods) > 1 else biases[0].detach()
+        self.usable = bool(self.versions) and all(type(m) is nn.Linear for m in mods) and len({b is None for b in biases}) == 1
+        self.bias = None
+        if self.usable and biases[0] is not None:
+            self.bias = torch.cat([b.detach() for b in biases]) if len(mods) > 1 else biases[0].detach()
+        self._packed = self._plain = None
 
     def valid_for(self, mods) -> bool:
         return (all(a is b for a, b in zip(mods, self.mods))
@@ -58,35 +60,79 @@ class _Packed:
                 and all(w._version == v for w, v in zip(self.weights, self.versions))
                 and all(w.data_ptr() == p for w, p in zip(self.weights, self.ptrs)))  # `.data =` swaps
 
+    def _joined(self) -> torch.Tensor:
+        ws = [w.detach() for w in self.weights]
+        return torch.cat(ws) if len(ws) > 1 else ws[0]
+
+    def plain(self) -> torch.Tensor:
+        if self._plain is None:
+            self._plain = self._joined()
+        return self._plain
+
+    def packed(self) -> torch.Tensor:
+        if self._packed is None:
+            # A joined copy made only to be packed is not kept: multi-row users need just the packed one.
+            w = self._plain if self._plain is not None else self._joined()
+            self._packed = torch.ops.mkldnn._reorder_linear_weight(w, PACK_HINT)
+        return self._packed
+
 
 def linear(mod: nn.Linear, x: torch.Tensor) -> torch.Tensor:
-    """`mod(x)`, through a prepacked weight when that is both possible and faster."""
-    return fused_linear((mod,), x)[0]
+    """`mod(x)`, through a faster weight layout when that is both possible and faster."""
+    y = _fast((mod,), x)
+    return mod(x) if y is None else y
 
 
 def fused_linear(mods: tuple[nn.Linear, ...], x: torch.Tensor) -> list[torch.Tensor]:
-    """`[m(x) for m in mods]` for linears sharing one input, as a single prepacked matmul when possible.
+    """`[m(x) for m in mods]` for linears sharing one input, as a single matmul when possible.
 
     One bigger matrix streams better than several small ones and costs one call instead of many
-    (q/k/v projections; gate and up projections). This runs several times per layer per decoded
-    token, so the cheap tests come first and the cache check avoids nn.Module attribute lookups.
+    (q/k/v projections; gate and up projections).
+    """
+    y = _fast(mods, x)
+    if y is None:
+        return [m(x) for m in mods]
+    return list(y.split(mods[0].__dict__["_recai_plan"].sizes, dim=-1)) if len(mods) > 1 else [y]
+
+
+def joint_linear(mods: tuple[nn.Linear, ...], x: torch.Tensor) -> torch.Tensor:
+    """`torch.cat([m(x) for m in mods], -1)`, computed as one matmul when possible.
+
+    For callers that work on the joined output (rotary embedding applied to q and k in one go).
+    """
+    y = _fast(mods, x)
+    if y is not None:
+        return y
+    return torch.cat([m(x) for m in mods], dim=-1) if len(mods) > 1 else mods[0](x)
+
+
+def _fast(mods, x: torch.Tensor) -> torch.Tensor | None:
+    """The joined output of `mods` on x through a cached weight layout, or None where the plain
+    modules must run (autograd on, big inputs, other devices or dtypes, non-Linear modules).
+
+    Runs several times per layer per decoded token, so the cheap tests come first and the cache
+    check avoids nn.Module attribute lookups.
     """
     global _enabled
     if not (_enabled and x.device.type == "cpu" and x.dtype in _DTYPES and x.numel() <= MAX_ROWS * x.shape[-1]
             and not torch.is_grad_enabled()):
-        return [m(x) for m in mods]
-    plan = mods[0].__dict__.get("_recai_packed")
+        return None
+    plan = mods[0].__dict__.get("_recai_plan")
     try:
         if plan is None or not plan.valid_for(mods):
-            plan = _Packed(mods)
-            mods[0].__dict__["_recai_packed"] = plan
-        if plan.weight is None or plan.weight.dtype != x.dtype:
-            return [m(x) for m in mods]
+            plan = _Plan(mods)
+            mods[0].__dict__["_recai_plan"] = plan
+        if not plan.usable or plan.weights[0].dtype != x.dtype:
+            return None
         rows = x.numel() // x.shape[-1]
-        y = torch.ops.mkldnn._linear_pointwise(x.reshape(rows, -1), plan.weight, plan.bias, "none", [], "")
+        if rows == 1 and x.dtype == torch.float32:
+            # A single fp32 row: MKL's gemv on the plain row-major weight streams faster than
+            # oneDNN's blocked layout (measured on SmolLM2-135M decoding); bf16 and several rows
+            # are faster packed.
+            return F.linear(x, plan.plain(), plan.bias)
+        y = torch.ops.mkldnn._linear_pointwise(x.reshape(rows, -1), plan.packed(), plan.bias, "none", [], "")
     except (RuntimeError, AttributeError):
         # A torch build without these oneDNN ops: fall back for good.
         _enabled = False
-        return [m(x) for m in mods]
-    y = y.view(*x.shape[:-1], y.shape[-1])
-    return y.split(plan.sizes, dim=-1) if len(mods) > 1 else [y]
+        return None
+    return y.view(*x.shape[:-1], y.shape[-1])

@@ -49,6 +49,22 @@ def test_a_torn_last_line_is_dropped_and_asked_again(tmp_path):
     assert sorted(AnswerLog(log_path).done) == ["q0", "q1", "q2", "q3"]
 
 
+def test_a_malformed_middle_line_costs_only_its_own_answer(tmp_path, capsys):
+    log_path = tmp_path / "answers.jsonl"
+    ask_all(CountingLLM(), ITEMS[:5], AnswerLog(log_path), Ledger(), progress=False)
+    lines = log_path.read_text().splitlines(keepends=True)
+    lines[1] = "garbage, not json\n"  # q1's answer, edited by hand or corrupted on disk
+    lines[3] = '["no", "id"]\n'  # valid JSON, not an answer record
+    log_path.write_text("".join(lines))
+    log = AnswerLog(log_path)
+    assert sorted(log.done) == ["q0", "q2", "q4"]
+    assert "line 2, 4 torn or malformed" in capsys.readouterr().err
+    again = CountingLLM()
+    ask_all(again, ITEMS[:5], log, Ledger(), progress=False)
+    assert again.asked == ["question 1", "question 3"]
+    assert sorted(AnswerLog(log_path).done) == ["q0", "q1", "q2", "q3", "q4"]
+
+
 def test_backend_errors_become_empty_answers(tmp_path):
     llm = CountingLLM(fail_on={"question 1"})
     ledger = Ledger()

@@ -51,3 +51,12 @@ def test_chitchat_wins_only_when_both_orders_agree():
                            "A", "???"])  # unreadable -> failure
     t = judge_chitchat(judge, [("q", "m", "r")] * 4)
     assert (t.wins, t.ties, t.losses, t.failures) == (1, 1, 1, 1)
+    assert t.to_dict()["first_shown_rate"] == 4 / 6  # A in 4 of the 6 readable verdicts
+
+
+def test_a_judge_that_always_picks_one_position_is_visible():
+    judge = ScriptedJudge([scores(3, 1, "A")] * 4)  # the same reply whatever it reads
+    t = judge_explanations(judge, [("h", "Heat", f"mine{i}", f"ref{i}") for i in range(4)])
+    d = t.to_dict()
+    assert (d["win_rate"], d["loss_rate"], d["first_shown_rate"]) == (0.5, 0.5, 1.0)
+    assert d["informativeness_mean"] == 2.0  # 3 when the model sat first, 1 when second

@@ -39,13 +39,18 @@ class EchoLLM:
                 out.append(Completion("" if self.calls % 2 else "@@@ ###", 5, 1))
             elif "letter" in prompt:
                 out.append(Completion("A", 5, 1))
+            elif "least likely: " not in prompt:  # a conversation turn or a judge's question
+                out.append(Completion("I suggest the first one. 1", 5, 7))
             else:
                 names = prompt.split("least likely: ")[1].split(". Answer")[0].split("; ")
                 out.append(Completion("\n".join(f"{n}. {t}" for n, t in enumerate(names, 1)), 5, 9))
         return out
 
+    def complete(self, messages, **kw):
+        return self.complete_many([messages])[0]
+
     def chat(self, messages, **kw):
-        return self.complete_many([messages])[0].text
+        return self.complete(messages).text
 
 
 def run(dataset, out, llm, tasks=("ranking", "seq_ranking_mc")):
@@ -71,6 +76,17 @@ def test_garbage_and_empty_answers_are_failures_not_crashes(dataset, tmp_path):
     scores = run(dataset, tmp_path / "g", EchoLLM(garbage=True))["tasks"]
     assert scores["ranking"]["hit@20"] == 0.0 and scores["ranking"]["no_list"] == 1.0
     assert scores["seq_ranking_mc"]["acc@1"] == 0.0 and scores["seq_ranking_mc"]["none_ratio"] == 1.0
+
+
+def test_judge_and_conversation_calls_are_in_the_ledger(dataset, tmp_path):
+    runner = Runner(args_for(tmp_path / "m", n=2), dataset, TaskBuilder(dataset, seed=0), tmp_path / "m", Ledger())
+    runner._llm = llm = EchoLLM()
+    runner.run("conversation")
+    assert runner.ledger.calls == llm.calls > 0  # every recommender turn, none asked through ask_all
+    before = llm.calls
+    runner.run("explanation")
+    assert runner.ledger.calls == llm.calls > before  # the answers and the judge's verdicts
+    assert runner.ledger.completion_tokens > 0
 
 
 def test_the_runner_against_recai_serve(dataset, tmp_path, smollm2_gguf):

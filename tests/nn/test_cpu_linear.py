@@ -4,7 +4,7 @@ import torch
 from torch import nn
 
 from recai.nn import cpu_linear
-from recai.nn.cpu_linear import fused_linear, linear
+from recai.nn.cpu_linear import fused_linear, joint_linear, linear
 
 pytestmark = pytest.mark.skipif(not cpu_linear._enabled, reason="this torch build has no oneDNN linear ops")
 
@@ -25,25 +25,51 @@ def test_fused_equals_separate(dtype, tol, bias):
         ref = m(x)
         assert y.shape == ref.shape
         assert (y.float() - ref.float()).abs().max().item() <= tol * max(1.0, ref.abs().max().item())
-    assert mods[0].__dict__["_recai_packed"].weight is not None  # the packed path was really taken
+    assert mods[0].__dict__["_recai_plan"]._packed is not None  # the packed path was really taken
 
 
-def test_inplace_update_invalidates_the_packed_copy():
-    (m,) = layers()[:1]
-    x = torch.randn(1, 32)
+@pytest.mark.parametrize("bias", [False, True])
+def test_single_fp32_row_uses_the_joined_plain_weight(bias):
+    mods = layers(bias)
+    x = torch.randn(1, 1, 32)
     with torch.inference_mode():
-        before = linear(m, x)
+        got = fused_linear(mods, x)
+        joint = joint_linear(mods, x)
+    plan = mods[0].__dict__["_recai_plan"]
+    assert plan._plain is not None and plan._packed is None
+    refs = [m(x) for m in mods]
+    for y, ref in zip(got, refs):
+        assert torch.allclose(y, ref, atol=1e-6)
+    assert torch.allclose(joint, torch.cat(refs, -1), atol=1e-6)
+
+
+def test_joint_linear_falls_back_to_concatenated_modules():
+    mods = layers()
+    x = torch.randn(2, 32, requires_grad=True)  # autograd on: the plain modules run
+    y = joint_linear(mods, x)
+    assert y.shape == (2, 48)
+    y.sum().backward()
+    assert all(m.weight.grad is not None for m in mods)
+
+
+@pytest.mark.parametrize("rows", [1, 3])  # plain joined weight / packed copy
+def test_inplace_update_invalidates_the_cached_layouts(rows):
+    mods = layers()  # a group: both layouts are copies (joined or packed), so staleness would show
+    x = torch.randn(rows, 32)
+    with torch.inference_mode():
+        before = fused_linear(mods, x)[1]
     with torch.no_grad():
-        m.weight.add_(1.0)  # e.g. an optimizer step or a LoRA merge
+        mods[1].weight.add_(1.0)  # e.g. an optimizer step or a LoRA merge
     with torch.inference_mode():
-        after = linear(m, x)
-    assert torch.allclose(after, m(x).detach(), atol=1e-5)
+        after = fused_linear(mods, x)[1]
+    assert torch.allclose(after, mods[1](x).detach(), atol=1e-5)
     assert not torch.allclose(before, after)
 
 
-def test_swapped_parameter_and_module_are_noticed():
+@pytest.mark.parametrize("rows", [1, 3])  # plain joined weight / packed copy
+def test_swapped_parameter_and_module_are_noticed(rows):
     mods = layers()
-    x = torch.randn(1, 32)
+    x = torch.randn(rows, 32)
     with torch.inference_mode():
         fused_linear(mods, x)
     mods[1].weight = nn.Parameter(torch.zeros(8, 32))
@@ -54,12 +80,13 @@ def test_swapped_parameter_and_module_are_noticed():
         replaced[1].weight.fill_(1.0)
     with torch.inference_mode():
         out = fused_linear(replaced, x)[1]
-    assert torch.allclose(out, x.sum(-1, keepdim=True).expand(1, 8), atol=1e-5)
+    assert torch.allclose(out, x.sum(-1, keepdim=True).expand(rows, 8), atol=1e-5)
 
 
-def test_dtype_change_is_noticed():
+@pytest.mark.parametrize("rows", [1, 3])  # plain joined weight / packed copy
+def test_dtype_change_is_noticed(rows):
     (m,) = layers()[:1]
-    x = torch.randn(1, 32)
+    x = torch.randn(rows, 32)
     with torch.inference_mode():
         linear(m, x)
     m.to(torch.bfloat16)
