@@ -59,11 +59,7 @@ class MeteredLLM:
         self.name = getattr(llm, "name", "llm")
 
     def complete(self, messages, **kwargs):
-        try:
-            c = self._llm.complete(messages, **kwargs)
-        except LLMError:
-            self.ledger.errors += 1
-            raise
+        c = self._counting_errors(self._llm.complete, messages, **kwargs)
         self.ledger.add(c.prompt_tokens, c.completion_tokens)
         return c
 
@@ -71,14 +67,17 @@ class MeteredLLM:
         return self.complete(messages, **kwargs).text
 
     def complete_many(self, conversations, **kwargs):
-        try:
-            out = self._llm.complete_many(conversations, **kwargs)
-        except LLMError:
-            self.ledger.errors += 1
-            raise
+        out = self._counting_errors(self._llm.complete_many, conversations, **kwargs)
         for c in out:
             self.ledger.add(c.prompt_tokens, c.completion_tokens)
         return out
+
+    def _counting_errors(self, call, *args, **kwargs):
+        try:
+            return call(*args, **kwargs)
+        except LLMError:
+            self.ledger.errors += 1
+            raise
 
 
 class AnswerLog:
