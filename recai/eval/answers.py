@@ -107,12 +107,13 @@ class AnswerLog:
         if bad:
             # Only the unreadable lines go (their questions are asked again); every good answer after
             # them stays. The log is rewritten whole through a rename so a crash here loses nothing.
+            from recai.data.atomic import atomic_path
+
             shown = ", ".join(map(str, bad[:10])) + (f" ... ({len(bad)} in all)" if len(bad) > 10 else "")
             print(f"recai: {self.path}: line {shown} torn or malformed; dropped, those questions will be asked again",
                   file=sys.stderr)
-            tmp = self.path.with_name(self.path.name + ".tmp")
-            tmp.write_bytes(b"".join(kept))
-            os.replace(tmp, self.path)
+            with atomic_path(self.path) as tmp:
+                tmp.write_bytes(b"".join(kept))
 
     def add(self, records: list[dict]) -> None:
         with open(self.path, "a", encoding="utf-8") as f:

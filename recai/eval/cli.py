@@ -199,7 +199,7 @@ class Runner:
                 record["error"] = "target or history not in the catalog"
             else:
                 user = rule_user(catalog, history, target, popularity, seed=self.args.seed + n)
-                # The agent streams its replies; those calls are not metered (the ledger says so below).
+                # The agent streams its replies; those calls are not metered (--agent's help says so).
                 recommender = self._agent(history) if self.args.agent else ChatRecommender(
                     llm, self.args.max_new_tokens)
                 c = converse(recommender, user, it.target, tfidf, ", ".join(it.history[-10:]), voice,

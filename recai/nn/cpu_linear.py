@@ -33,7 +33,7 @@ class _Plan:
     """The weight of a group of linears in the layouts the fast paths use, and what it was made from.
 
     Two layouts, each made on first use: oneDNN's prepacked (blocked) copy of the concatenated
-    weights, and the plain concatenated weight (a single linear's own weight, not a copy). A plan
+    weights, and the plain concatenated weight (single fp32 rows through a group). A plan
     stays valid while the group holds the same modules with the same weight tensors at the same
     version; anything else (LoRA swapping a module in, load_state_dict, an optimizer step, .to())
     makes it stale and it is rebuilt. Groups that cannot be fused keep `usable=False`.
@@ -117,6 +117,13 @@ def _fast(mods, x: torch.Tensor) -> torch.Tensor | None:
     if not (_enabled and x.device.type == "cpu" and x.dtype in _DTYPES and x.numel() <= MAX_ROWS * x.shape[-1]
             and not torch.is_grad_enabled()):
         return None
+    rows = x.numel() // x.shape[-1]
+    # A single fp32 row: MKL's gemv on the plain row-major weight streams faster than oneDNN's
+    # blocked layout (measured on SmolLM2-135M decoding); bf16 and several rows are faster packed.
+    # For one linear that plain path is just the module itself, so no plan is needed.
+    gemv = rows == 1 and x.dtype == torch.float32
+    if gemv and len(mods) == 1:
+        return None
     plan = mods[0].__dict__.get("_recai_plan")
     try:
         if plan is None or not plan.valid_for(mods):
@@ -124,11 +131,7 @@ def _fast(mods, x: torch.Tensor) -> torch.Tensor | None:
             mods[0].__dict__["_recai_plan"] = plan
         if not plan.usable or plan.weights[0].dtype != x.dtype:
             return None
-        rows = x.numel() // x.shape[-1]
-        if rows == 1 and x.dtype == torch.float32:
-            # A single fp32 row: MKL's gemv on the plain row-major weight streams faster than
-            # oneDNN's blocked layout (measured on SmolLM2-135M decoding); bf16 and several rows
-            # are faster packed.
+        if gemv:
             return F.linear(x, plan.plain(), plan.bias)
         y = torch.ops.mkldnn._linear_pointwise(x.reshape(rows, -1), plan.packed(), plan.bias, "none", [], "")
     except (RuntimeError, AttributeError):
