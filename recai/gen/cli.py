@@ -49,7 +49,14 @@ def add_gen_train_parsers(train_sub) -> None:
     p.add_argument("--updates", type=int, default=20, help="PPO updates (default 20)")
     p.add_argument("--rollout-batch", type=int, default=8, help="requests per update (default 8)")
     p.add_argument("--lr", type=float, default=2e-4, help="actor learning rate (default 2e-4)")
-    p.add_argument("--kl-coef", type=float, default=0.05, help="per-token KL penalty (default 0.05)")
+    p.add_argument("--kl-coef", type=float, default=0.05,
+                   help="per-token KL penalty (default 0.05; the start value with --kl-target)")
+    p.add_argument("--kl-target", type=float,
+                   help="adapt the KL coefficient after each update towards this KL per reply, in nats "
+                        "(default: a fixed coefficient)")
+    p.add_argument("--temperature", type=float, default=1.0,
+                   help="policy temperature: rollouts sample softmax(logits / T) and PPO trains that policy "
+                        "(default 1; below 1 stays nearer the greedy replies that `recai eval gen` scores)")
     p.add_argument("--max-new-tokens", type=int, default=200, help="tokens per rollout (default 200)")
     p.add_argument("--out", type=Path, default=Path("runs/gen-ppo"), help="run folder (default runs/gen-ppo)")
     p.set_defaults(func=cmd_gen_ppo)
@@ -69,6 +76,8 @@ def add_gen_eval_parser(eval_sub) -> None:
     p.add_argument("--teacher", type=Path, help="a saved SASRec teacher (default: train one)")
     p.add_argument("--users", type=int, default=100, help="held-out users (default 100; two requests each)")
     p.add_argument("--constrained", action="store_true", help="decode under the catalog-title constraint")
+    p.add_argument("--temperature", type=float, default=0.0,
+                   help="0 (default): greedy replies; above 0: sampled replies, seeded by --seed")
     p.add_argument("--max-new-tokens", type=int, default=256,
                    help="tokens per reply (default 256: ten long titles need over 200)")
     p.add_argument("--json", type=Path, help="also write the scores here")
@@ -162,7 +171,8 @@ def cmd_gen_ppo(args) -> int:
     prompts = [tok.encode_chat(ex.messages(with_answer=False)) for ex in examples]
     reward = gen_reward_fn(examples, tok, s.matcher, lambda h: teacher_ranks(s.teacher, h), s.categories)
     cfg = PPOConfig(updates=args.updates, rollout_batch=args.rollout_batch, minibatch=min(4, args.rollout_batch),
-                    lr=args.lr, kl_coef=args.kl_coef, max_new_tokens=args.max_new_tokens, seed=args.seed)
+                    lr=args.lr, kl_coef=args.kl_coef, kl_target=args.kl_target, temperature=args.temperature,
+                    max_new_tokens=args.max_new_tokens, seed=args.seed)
     result = train_ppo(model, ValueHead(model.cfg.dim), tok, prompts, reward, cfg)
     args.out.mkdir(parents=True, exist_ok=True)
     adapter = save_adapter(model, args.out / "adapter", base_model_name_or_path=args.base, dtype=torch.float16)
@@ -192,9 +202,10 @@ def cmd_eval_gen(args) -> int:
     else:
         model, tok = _load_model(args.base, args.adapter)
         trie = TitleTrie(s.data.catalog.titles, tok) if args.constrained else None
-        replies = generate_replies(model, tok, examples, args.max_new_tokens, trie=trie)
+        replies = generate_replies(model, tok, examples, args.max_new_tokens, trie=trie,
+                                   temperature=args.temperature, seed=args.seed)
         name = args.base + "".join(f" + {Path(a).parent.name}" for a in args.adapter) + \
-            (" + constrained" if trie else "")
+            (" + constrained" if trie else "") + (f" @ T={args.temperature:g}" if args.temperature else "")
     scores = score_replies(examples, replies, s.matcher, s.teacher, s.categories)
     scores.seconds = round(time.monotonic() - t0, 1)
     print("| model | NDCG@10 | Recall@10 | invalid | repeat | in history | count acc | category acc | reward | s |")

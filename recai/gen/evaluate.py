@@ -55,8 +55,10 @@ def eval_examples(builder: GenTaskBuilder, histories: list[list[int]], targets: 
 
 
 def generate_replies(model, tokenizer, examples: list[GenExample], max_new_tokens: int = 256, batch_size: int = 8,
-                     trie=None, progress: bool = True) -> list[str]:
-    """Greedy replies; with a `TitleTrie`, decoded under the catalog constraint (history excluded)."""
+                     trie=None, progress: bool = True, temperature: float = 0.0, seed: int = 0) -> list[str]:
+    """Greedy replies (temperature 0), or sampled ones reproducible from `seed` (each batch of
+    `batch_size` draws from its own seed); with a `TitleTrie`, decoded under the catalog constraint
+    (history excluded)."""
     from recai.generation import GenerationConfig, generate
 
     replies = []
@@ -70,7 +72,8 @@ def generate_replies(model, tokenizer, examples: list[GenExample], max_new_token
             procs = [TitleConstraint(trie, count=ex.count, max_items=ex.count or 10, exclude=tuple(ex.history))
                      .processor(tokenizer, width) for ex in chunk]
             processors = (batched(procs),)
-        cfg = GenerationConfig(max_new_tokens=max_new_tokens, temperature=0.0, logits_processors=processors)
+        cfg = GenerationConfig(max_new_tokens=max_new_tokens, temperature=temperature, logits_processors=processors,
+                               seed=seed * 100003 + start if temperature else None)
         replies += [g.text for g in generate(model, prompts, tokenizer, cfg)]
         if progress:
             done = start + len(chunk)

@@ -7,6 +7,8 @@ One update:
    values; the reference is the same model with its adapters disabled (`adapters_disabled`), so
    no second copy of the weights is kept; the reward function scores each response per token.
 3. Rewards per token r_t = score_t - kl_coef * (log π(a_t) - log π_ref(a_t)); advantages by GAE.
+   With `kl_target` set, kl_coef adapts after every update (proportional control, as in Ziegler
+   et al. 2019): up when the rollout's KL per reply exceeds the target, down when it falls short.
 4. `ppo_epochs` passes over shuffled minibatches: clipped surrogate loss, clipped value loss,
    entropy bonus, gradient clipping, AdamW over the LoRA factors and the value head.
 
@@ -14,6 +16,11 @@ The critic is a linear value head on the actor's final hidden states; by default
 detached (`critic_shares_trunk=False`), so the value loss trains only the head and cannot pull the
 policy's adapter around. The model runs in eval mode throughout (no dropout), so the first
 minibatch of every update has ratio exactly 1.
+
+The policy is the model's softmax at `temperature`: rollouts sample from it and every
+log-probability (actor, reference, entropy) is taken from logits / temperature, so the ratios and
+the KL describe the distribution that was sampled. A temperature below 1 trains a policy closer to
+the greedy one that is usually evaluated.
 
     head = ValueHead(model.cfg.dim)
     result = train_ppo(model, head, tokenizer, prompts, reward_fn, PPOConfig(updates=20))
@@ -47,7 +54,9 @@ class PPOConfig:
     max_new_tokens: int = 64
     temperature: float = 1.0
     top_k: int = 0
-    kl_coef: float = 0.05  # per-token KL penalty against the reference
+    kl_coef: float = 0.05  # per-token KL penalty against the reference (the start value when adaptive)
+    kl_target: float | None = None  # nats per reply; set: kl_coef adapts towards it after each update
+    kl_horizon: float = 0.2  # the largest relative change of an adaptive kl_coef per update
     gamma: float = 1.0
     lam: float = 0.95
     clip: float = 0.2  # policy ratio clip
@@ -67,6 +76,8 @@ class PPOConfig:
             raise ValueError(f"minibatch ({self.minibatch}) cannot exceed rollout_batch ({self.rollout_batch})")
         if self.temperature <= 0:
             raise ValueError("PPO samples its rollouts: temperature must be > 0")
+        if self.kl_target is not None and self.kl_target <= 0:
+            raise ValueError(f"kl_target must be > 0 nats (or None for a fixed kl_coef), got {self.kl_target}")
         if not 0 <= self.lam <= 1 or not 0 <= self.gamma <= 1:
             raise ValueError(f"gamma and lam must be in [0, 1], got {self.gamma}, {self.lam}")
 
@@ -151,6 +162,12 @@ def value_loss(values: torch.Tensor, old_values: torch.Tensor, returns: torch.Te
     return masked_mean(0.5 * torch.maximum((values - returns) ** 2, (clipped - returns) ** 2), mask)
 
 
+def adapt_kl_coef(coef: float, kl: float, target: float, step: float) -> float:
+    """The next KL coefficient: scaled by 1 + e, e = (kl / target - 1) clipped to ±step."""
+    error = min(max(kl / target - 1.0, -step), step)
+    return coef * (1.0 + error)
+
+
 def entropy(logits: torch.Tensor) -> torch.Tensor:
     """Per-position entropy of the softmax over the last dimension."""
     logp = F.log_softmax(logits.float(), -1)
@@ -211,9 +228,10 @@ def to_batch(samples: list[Sample], device, pad_id: int = 0) -> Batch:
     return Batch(ids.to(device), attention.to(device), P, mask.to(device))
 
 
-def score_tokens(model, head: ValueHead, batch: Batch, shares_trunk: bool
+def score_tokens(model, head: ValueHead, batch: Batch, shares_trunk: bool, temperature: float = 1.0
                  ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """(log-probs of the response tokens, values, entropies), each (B, T), from one forward pass.
+    """(log-probs of the response tokens, values, entropies), each (B, T), from one forward pass,
+    under the policy softmax(logits / temperature).
 
     Position P - 1 + t predicts response token t and holds the state V(s_t) is read from.
     """
@@ -221,6 +239,8 @@ def score_tokens(model, head: ValueHead, batch: Batch, shares_trunk: bool
     T = batch.mask.shape[1]
     hidden = model.hidden(batch.ids, attention_mask=batch.attention)[:, P - 1:P - 1 + T]  # (B, T, C)
     logits = model.output(hidden).float()  # (B, T, V)
+    if temperature != 1.0:
+        logits = logits / temperature
     targets = batch.ids[:, P:P + T]
     logp = torch.gather(F.log_softmax(logits, -1), 2, targets[..., None]).squeeze(-1)
     values = head(hidden if shares_trunk else hidden.detach())
@@ -252,6 +272,7 @@ def train_ppo(model, head: ValueHead, tokenizer, prompts: list[list[int]], rewar
     opt = torch.optim.AdamW([{"params": params, "lr": cfg.lr},
                              {"params": list(head.parameters()), "lr": cfg.value_lr}], weight_decay=0.0)
     rng = random.Random(cfg.seed)
+    kl_coef = cfg.kl_coef
     result = PPOResult()
     for update in range(cfg.updates):
         t0 = time.monotonic()
@@ -264,9 +285,9 @@ def train_ppo(model, head: ValueHead, tokenizer, prompts: list[list[int]], rewar
         scores = reward_fn(samples)
         batch = to_batch(samples, device)
         with torch.no_grad():
-            batch.old_logp, batch.old_values, _ = score_tokens(model, head, batch, cfg.critic_shares_trunk)
+            batch.old_logp, batch.old_values, _ = score_tokens(model, head, batch, cfg.critic_shares_trunk, cfg.temperature)
             with adapters_disabled(model):
-                ref_logp, _, _ = score_tokens(model, head, batch, cfg.critic_shares_trunk)
+                ref_logp, _, _ = score_tokens(model, head, batch, cfg.critic_shares_trunk, cfg.temperature)
             score = torch.zeros_like(batch.mask)
             for b, (s, r) in enumerate(zip(samples, scores)):
                 if len(r) != len(s.response):
@@ -274,7 +295,7 @@ def train_ppo(model, head: ValueHead, tokenizer, prompts: list[list[int]], rewar
                 if r:
                     score[b, :len(r)] = torch.tensor(r, dtype=score.dtype)
             kl = (batch.old_logp - ref_logp) * batch.mask
-            rewards = score - cfg.kl_coef * kl
+            rewards = score - kl_coef * kl
             batch.advantages, batch.returns = gae(rewards, batch.old_values, batch.mask, cfg.gamma, cfg.lam)
             if cfg.whiten_advantages and batch.mask.sum() > 1:
                 batch.advantages = whiten(batch.advantages, batch.mask)
@@ -283,7 +304,7 @@ def train_ppo(model, head: ValueHead, tokenizer, prompts: list[list[int]], rewar
             order = torch.randperm(len(samples), generator=torch.Generator().manual_seed(rng.randrange(1 << 30)))
             for start in range(0, len(samples), cfg.minibatch):
                 mb = batch.rows(order[start:start + cfg.minibatch].to(device))
-                logp, values, ent = score_tokens(model, head, mb, cfg.critic_shares_trunk)
+                logp, values, ent = score_tokens(model, head, mb, cfg.critic_shares_trunk, cfg.temperature)
                 pg, clipfrac = policy_loss(logp, mb.old_logp, mb.advantages, mb.mask, cfg.clip)
                 vf = value_loss(values, mb.old_values, mb.returns, mb.mask, cfg.value_clip)
                 ent_mean = masked_mean(ent, mb.mask)
@@ -302,13 +323,16 @@ def train_ppo(model, head: ValueHead, tokenizer, prompts: list[list[int]], rewar
         n_tokens = int(batch.mask.sum())
         row = {"update": update + 1, "reward": float(score.sum(1).mean()), "kl": float(kl.sum(1).mean()),
                "response_tokens": n_tokens / len(samples), "gen_tokens_per_s": n_tokens / max(t_gen, 1e-9),
-               "gen_share": t_gen / max(elapsed, 1e-9), "seconds": elapsed,
+               "gen_share": t_gen / max(elapsed, 1e-9), "seconds": elapsed, "kl_coef": kl_coef,
                **{k: sum(v) / len(v) for k, v in stats.items()}}
+        if cfg.kl_target is not None:
+            kl_coef = adapt_kl_coef(kl_coef, row["kl"], cfg.kl_target, cfg.kl_horizon)
         result.history.append(row)
         if log is not None:
             log(row)
         if progress:
-            print(f"ppo {update + 1}/{cfg.updates}  reward {row['reward']:.3f}  kl {row['kl']:.4f}  "
+            print(f"ppo {update + 1}/{cfg.updates}  reward {row['reward']:.3f}  kl {row['kl']:.4f} "
+                  f"(coef {row['kl_coef']:.3g})  "
                   f"clipfrac {row['clipfrac']:.3f}  vf_loss {row['vf_loss']:.4f}  gen {row['gen_tokens_per_s']:.0f} tok/s "
                   f"({row['gen_share']:.0%} of {elapsed:.1f} s)", file=sys.stderr, flush=True)
     return result

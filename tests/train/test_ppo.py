@@ -7,8 +7,8 @@ import torch
 from recai.nn.llama import Llama
 from recai.nn.lora import apply_lora
 from recai.text import Tokenizer
-from recai.train.ppo import (PPOConfig, ValueHead, gae, policy_loss, score_tokens, to_batch, train_ppo,
-                             value_loss, Sample)
+from recai.train.ppo import (PPOConfig, ValueHead, adapt_kl_coef, gae, policy_loss, score_tokens, to_batch,
+                             train_ppo, value_loss, Sample)
 
 
 def test_gae_matches_a_hand_computation():
@@ -40,6 +40,15 @@ def test_clipped_losses_match_their_formulas():
     assert masked.item() == pytest.approx(-1.2, abs=1e-6)
 
 
+def test_the_adaptive_kl_coefficient_moves_towards_its_target_within_its_step():
+    assert adapt_kl_coef(0.1, kl=4.0, target=2.0, step=0.2) == pytest.approx(0.12)  # error 1.0, clipped to 0.2
+    assert adapt_kl_coef(0.1, kl=1.8, target=2.0, step=0.2) == pytest.approx(0.09)  # error -0.1
+    assert adapt_kl_coef(0.1, kl=0.0, target=2.0, step=0.2) == pytest.approx(0.08)
+    assert adapt_kl_coef(0.1, kl=2.0, target=2.0, step=0.2) == pytest.approx(0.1)
+    with pytest.raises(ValueError, match="kl_target"):
+        PPOConfig(kl_target=0.0)
+
+
 @pytest.fixture()
 def stories(stories_dir):
     torch.manual_seed(0)
@@ -62,6 +71,35 @@ def test_kl_is_exactly_zero_when_the_actor_is_the_reference(stories):
             ref, _, _ = score_tokens(model, head, batch, False)
     assert torch.equal(logp * batch.mask, ref * batch.mask)
     assert (logp[batch.mask > 0] < 0).all()
+
+
+def test_scores_are_taken_under_the_policy_temperature(stories):
+    model, tok = stories
+    model.eval()
+    prompt, response = tok.encode("Once upon a time"), tok.encode(" there was", add_bos=False)
+    batch = to_batch([Sample(prompt, response, "", 0)], "cpu")
+    head = ValueHead(model.cfg.dim)
+    with torch.no_grad():
+        logp, _, ent = score_tokens(model, head, batch, False, temperature=0.5)
+        logits = model(torch.tensor([prompt + response]))[0, len(prompt) - 1:-1].float() / 0.5
+    expected = torch.log_softmax(logits, -1).gather(1, torch.tensor(response)[:, None]).squeeze(1)
+    assert torch.allclose(logp[0], expected, atol=1e-5)
+    probs = torch.softmax(logits, -1)
+    assert torch.allclose(ent[0], -(probs * torch.log_softmax(logits, -1)).sum(-1), atol=1e-5)
+
+
+def test_an_adaptive_kl_coefficient_is_logged_and_changes(stories):
+    model, tok = stories
+    apply_lora(model, ["wq", "wv"], r=4, alpha=8)
+    prompt = tok.encode("Once upon a time")
+    reward = lambda samples: [[0.0] * len(s.response) for s in samples]  # noqa: E731
+    cfg = PPOConfig(updates=3, rollout_batch=2, minibatch=2, ppo_epochs=1, max_new_tokens=4, kl_coef=0.1,
+                    kl_target=5.0, temperature=0.7, seed=0)
+    history = []
+    train_ppo(model, ValueHead(model.cfg.dim), tok, [prompt], reward, cfg, progress=False, log=history.append)
+    # The first rollout is sampled from the reference itself (KL 0 < target), so the coefficient falls.
+    assert history[0]["kl_coef"] == 0.1 and history[0]["kl"] == pytest.approx(0.0, abs=1e-6)
+    assert history[1]["kl_coef"] == pytest.approx(0.08)
 
 
 def test_a_toy_reward_is_learned(stories):
