@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 DEFAULT_BASE = "smollm2-135m-instruct"
+TASKS = ("next_item", "ranking", "classify", "history")  # recai.explain.evaluate.TASKS, kept import-free
 
 
 def add_explainer_train_parser(train_sub) -> None:
@@ -53,6 +54,10 @@ def add_explainer_eval_parser(eval_sub) -> None:
                    help="the untrained surrogate: the base model (a freshly initialised projector in vector modes)")
     p.add_argument("--mode", choices=("behaviour", "intention", "hybrid"), help="with --untrained")
     p.add_argument("--users", type=int, default=40, help="held-out users (default 40; five questions each)")
+    p.add_argument("--constrained", action="store_true",
+                   help="answer next-item questions under the catalog-title constraint (one real, unseen title)")
+    p.add_argument("--tasks", default=",".join(TASKS),
+                   help=f"comma-separated subset of {','.join(TASKS)} (default all; the same prompts either way)")
     p.add_argument("--json", type=Path, help="also write the scores and replies here")
     p.set_defaults(func=cmd_eval_explainer)
 
@@ -192,18 +197,31 @@ def cmd_eval_explainer(args) -> int:
     if args.untrained and mode != "behaviour":
         torch.manual_seed(args.seed)
         slots = SlotEmbedding.install(model, Projector(s.target.dim, model.cfg.dim))
-    examples = eval_examples(s.builder(s.eval_users, mode, args.seed + 1), s.eval_users[:args.users])
+    tasks = tuple(t.strip() for t in args.tasks.split(",") if t.strip())
+    builder = s.builder(s.eval_users, mode, args.seed + 1)
+    try:
+        examples = eval_examples(builder, s.eval_users[:args.users], tasks)
+    except ValueError as e:
+        raise SystemExit(f"recai: --tasks: {e}")
+    trie = None
+    if args.constrained:
+        from recai.gen.constrain import TitleTrie
+
+        trie = TitleTrie(builder.titles, tok)
     t0 = time.monotonic()
-    replies = generate_replies(model, tok, examples, slots, s.target.dim)
+    replies = generate_replies(model, tok, examples, slots, s.target.dim, trie=trie)
     scores = score_fidelity(examples, replies, TitleMatcher(s.data.catalog.display_titles()), s.target)
     scores.seconds = round(time.monotonic() - t0, 1)
-    name = f"{mode} ({'untrained' if args.untrained else args.explainer})"
+    name = f"{mode} ({'untrained' if args.untrained else args.explainer})" + (" constrained" if trie else "")
+    cells = {"next_item": f"{scores.hit1:.3f} | {scores.hit10:.3f}", "ranking": f"{scores.ranking_ndcg5:.3f}",
+             "classify": f"{scores.classify_accuracy:.1%}", "history": f"{scores.history_recall:.3f}"}
+    blank = {"next_item": "- | -"}
     print("| explainer | users | Hit@1 | Hit@10 | ranking NDCG@5 | classify acc | history recall | s |")
     print("|---|---|---|---|---|---|---|---|")
-    print(f"| {name} | {scores.users} | {scores.hit1:.3f} | {scores.hit10:.3f} | {scores.ranking_ndcg5:.3f} | "
-          f"{scores.classify_accuracy:.1%} | {scores.history_recall:.3f} | {scores.seconds:.0f} |")
+    print(f"| {name} | {len(s.eval_users[:args.users])} | "
+          + " | ".join(cells[t] if t in tasks else blank.get(t, "-") for t in TASKS) + f" | {scores.seconds:.0f} |")
     if args.json:
-        args.json.write_text(json.dumps({"name": name, **scores.to_dict(), "examples": [
+        args.json.write_text(json.dumps({"name": name, "tasks": list(tasks), **scores.to_dict(), "examples": [
             {"task": e.task, "prompt": e.prompt, "expected": e.response, "reply": r}
             for e, r in zip(examples, replies)]}, indent=1))
     return 0

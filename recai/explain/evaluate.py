@@ -5,7 +5,10 @@ the target's top 10), a ranking of 10 candidates (NDCG@5 of the answer, with gra
 5, 4, ... 1 for the target's own top five among the candidates), two interest questions (one
 inside the target's top `bar`, one outside: accuracy of the yes / no), and a history question
 (recall of the five most recent items). Replies are greedy; names are grounded with the fuzzy
-matcher over the catalog's titles.
+matcher over the catalog's titles. With a title trie (`recai eval explainer --constrained`) the
+next-item answer is decoded under the catalog constraint (`recai.gen.constrain`): one real title,
+not one the user has seen, so Hit@k measures which title the explainer prefers rather than whether
+a small model can spell one from memory.
 """
 from __future__ import annotations
 
@@ -38,41 +41,65 @@ class Fidelity:
         return asdict(self)
 
 
-def eval_examples(builder: AlignTaskBuilder, users: list[tuple[int, list[int]]]) -> list[AlignExample]:
+TASKS = ("next_item", "ranking", "classify", "history")
+
+
+def eval_examples(builder: AlignTaskBuilder, users: list[tuple[int, list[int]]],
+                  tasks: tuple[str, ...] = TASKS) -> list[AlignExample]:
+    """Five questions per user, or those of `tasks` only: every question is drawn either way, so a
+    subset gets exactly the prompts the full evaluation asks."""
+    unknown = set(tasks) - set(TASKS)
+    if unknown:
+        raise ValueError(f"unknown fidelity tasks {sorted(unknown)}; known: {', '.join(TASKS)}")
     out = []
     for user, history in users:
         out += [builder.next_item(user, history), builder.ranking(user, history),
                 builder.classify(user, history, positive=True), builder.classify(user, history, positive=False),
                 builder.history(user, history)]
-    return out
+    return [ex for ex in out if ex.task in tasks]
 
 
 def generate_replies(model, tokenizer, examples: list[AlignExample], slots=None, in_dim: int = 0,
-                     max_new_tokens: int = 96, batch_size: int = 8, progress: bool = True) -> list[str]:
-    """Greedy replies, the examples' vectors fed to the slots of their prompts."""
+                     max_new_tokens: int = 96, batch_size: int = 8, progress: bool = True, trie=None) -> list[str]:
+    """Greedy replies, the examples' vectors fed to the slots of their prompts; with a `TitleTrie`
+    (over the builder's titles), next-item questions are answered under the catalog constraint."""
+    from recai.gen.constrain import TitleConstraint, batched
     from recai.generation import GenerationConfig, generate
 
     vocab = model.cfg.vocab_size
-    cfg = GenerationConfig(max_new_tokens=max_new_tokens, temperature=0.0)
-    replies, t0 = [], time.monotonic()
-    for start in range(0, len(examples), batch_size):
-        chunk = examples[start:start + batch_size]
+    constrained = [trie is not None and ex.task == "next_item" for ex in examples]
+    # Constrained and free questions go in separate batches (a batch shares one logits processor).
+    batches = []
+    for kind in (True, False):
+        group = [i for i, c in enumerate(constrained) if c == kind]
+        batches += [group[s:s + batch_size] for s in range(0, len(group), batch_size)]
+    replies: dict[int, str] = {}
+    t0 = time.monotonic()
+    for rows in batches:
+        chunk = [examples[i] for i in rows]
         prompts = [encode_prompt(tokenizer, vocab, ex.messages(with_answer=False)) for ex in chunk]
         counts = [sum(i >= vocab for i in p) for p in prompts]
         if any(counts) and slots is None:
             raise ValueError("these prompts carry vector slots but the model has no projector")
+        processors = ()
+        if constrained[rows[0]]:
+            width = max(len(p) for p in prompts)
+            processors = (batched([TitleConstraint(trie, count=1, max_items=1, exclude=tuple(ex.history))
+                                   .processor(tokenizer, width) for ex in chunk]),)
+        cfg = GenerationConfig(max_new_tokens=max_new_tokens, temperature=0.0, logits_processors=processors)
         if slots is not None:
             vectors = torch.cat([stack_vectors(ex.vectors, n, in_dim) for ex, n in zip(chunk, counts)])
             with slots.feeding(vectors):
-                replies += [g.text for g in generate(model, prompts, tokenizer, cfg)]
+                texts = [g.text for g in generate(model, prompts, tokenizer, cfg)]
         else:
-            replies += [g.text for g in generate(model, prompts, tokenizer, cfg)]
+            texts = [g.text for g in generate(model, prompts, tokenizer, cfg)]
+        replies.update(zip(rows, texts))
         if progress:
             print(f"\rexplainer replies {len(replies)}/{len(examples)}  {time.monotonic() - t0:.0f} s", end="",
                   file=sys.stderr, flush=True)
     if progress:
         print(file=sys.stderr)
-    return replies
+    return [replies[i] for i in range(len(examples))]
 
 
 def _names(reply: str) -> list[str]:
@@ -104,4 +131,5 @@ def score_fidelity(examples: list[AlignExample], replies: list[str], matcher, ta
         elif ex.task == "history":
             recalls.append(len(set(matched) & set(ex.items)) / len(ex.items))
     mean = lambda xs: sum(xs) / len(xs) if xs else 0.0  # noqa: E731
-    return Fidelity(len(hits1), mean(hits1), mean(hits10), mean(ndcgs), mean(correct), mean(recalls))
+    users = len({ex.user for ex in examples})
+    return Fidelity(users, mean(hits1), mean(hits10), mean(ndcgs), mean(correct), mean(recalls))

@@ -1,4 +1,5 @@
 """Fidelity scoring on crafted replies; generated replies are reproducible."""
+import pytest
 import torch
 
 from recai.explain.evaluate import eval_examples, generate_replies, score_fidelity
@@ -40,3 +41,41 @@ def test_replies_are_reproducible(tiny_model, tokenizer, catalog, interactions, 
     b = generate_replies(tiny_model, tokenizer, examples[:6], slots, target.dim, max_new_tokens=8,
                          batch_size=3, progress=False)
     assert a == b and all(isinstance(t, str) for t in a)
+
+
+def test_a_task_subset_asks_the_same_prompts(catalog, interactions, sasrec):
+    _, full = setup(catalog, interactions, sasrec)
+    seqs = interactions.sequences()
+    users = [(u, [int(i) for i in seqs[u]]) for u in range(4)]
+    sub = eval_examples(AlignTaskBuilder(catalog, TargetModel(sasrec), users, "hybrid", seed=5), users,
+                        tasks=("next_item", "classify"))
+    assert [e.prompt for e in sub] == [e.prompt for e in full if e.task in ("next_item", "classify")]
+    with pytest.raises(ValueError, match="unknown fidelity tasks"):
+        eval_examples(AlignTaskBuilder(catalog, TargetModel(sasrec), users, "hybrid"), users, tasks=("nope",))
+
+
+def test_constrained_next_item_answers_are_real_unseen_titles(tiny_model, tokenizer, catalog, interactions, sasrec):
+    from recai.gen.constrain import TitleTrie
+
+    target, examples = setup(catalog, interactions, sasrec)
+    titles = catalog.display_titles()
+    torch.manual_seed(0)
+    slots = SlotEmbedding.install(tiny_model, Projector(target.dim, 32))
+    picked = [e for e in examples if e.task in ("next_item", "classify")][:6]  # mixed: two kinds of batch
+    replies = generate_replies(tiny_model, tokenizer, picked, slots, target.dim, max_new_tokens=24,
+                               batch_size=4, progress=False, trie=TitleTrie(titles, tokenizer))
+    assert len(replies) == len(picked)
+    matcher = TitleMatcher(titles)
+    for ex, reply in zip(picked, replies):
+        if ex.task == "next_item":  # an untrained model, yet a real title the user has not seen
+            assert reply.startswith("1. ") and reply[3:].strip() in titles, reply
+            assert matcher.match(reply[3:].strip()).index not in ex.history
+    free = generate_replies(tiny_model, tokenizer, [e for e in picked if e.task == "classify"], slots, target.dim,
+                            max_new_tokens=24, progress=False)
+    assert free == [r for e, r in zip(picked, replies) if e.task == "classify"]  # others decode as without a trie
+
+
+def test_the_cli_lists_the_same_fidelity_tasks():
+    from recai.explain import cli, evaluate
+
+    assert cli.TASKS == evaluate.TASKS

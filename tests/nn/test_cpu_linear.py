@@ -29,14 +29,14 @@ def test_fused_equals_separate(dtype, tol, bias):
 
 
 @pytest.mark.parametrize("bias", [False, True])
-def test_single_fp32_row_uses_the_joined_plain_weight(bias):
+def test_single_fp32_row_uses_the_joined_transposed_weight(bias):
     mods = layers(bias)
     x = torch.randn(1, 1, 32)
     with torch.inference_mode():
         got = fused_linear(mods, x)
         joint = joint_linear(mods, x)
     plan = mods[0].__dict__["_recai_plan"]
-    assert plan._plain is not None and plan._packed is None
+    assert plan._transposed is not None and plan._packed is None
     refs = [m(x) for m in mods]
     for y, ref in zip(got, refs):
         assert torch.allclose(y, ref, atol=1e-6)
@@ -52,7 +52,19 @@ def test_joint_linear_falls_back_to_concatenated_modules():
     assert all(m.weight.grad is not None for m in mods)
 
 
-@pytest.mark.parametrize("rows", [1, 3])  # plain joined weight / packed copy
+def test_single_fp32_row_through_one_linear_takes_the_transposed_copy_only_when_wide():
+    torch.manual_seed(0)
+    wide, narrow = nn.Linear(16, 48, bias=True), nn.Linear(48, 16)
+    with torch.inference_mode():
+        x = torch.randn(1, 1, 16)
+        assert torch.allclose(linear(wide, x), wide(x), atol=1e-6)
+        y = torch.randn(1, 48)
+        assert torch.equal(linear(narrow, y), narrow(y))
+    assert wide.__dict__["_recai_plan"]._transposed is not None
+    assert "_recai_plan" not in narrow.__dict__  # the down-projection shape keeps the module's own path
+
+
+@pytest.mark.parametrize("rows", [1, 3])  # transposed joined copy / packed copy
 def test_inplace_update_invalidates_the_cached_layouts(rows):
     mods = layers()  # a group: both layouts are copies (joined or packed), so staleness would show
     x = torch.randn(rows, 32)
@@ -66,7 +78,7 @@ def test_inplace_update_invalidates_the_cached_layouts(rows):
     assert not torch.allclose(before, after)
 
 
-@pytest.mark.parametrize("rows", [1, 3])  # plain joined weight / packed copy
+@pytest.mark.parametrize("rows", [1, 3])  # transposed joined copy / packed copy
 def test_swapped_parameter_and_module_are_noticed(rows):
     mods = layers()
     x = torch.randn(rows, 32)
@@ -83,7 +95,7 @@ def test_swapped_parameter_and_module_are_noticed(rows):
     assert torch.allclose(out, x.sum(-1, keepdim=True).expand(rows, 8), atol=1e-5)
 
 
-@pytest.mark.parametrize("rows", [1, 3])  # plain joined weight / packed copy
+@pytest.mark.parametrize("rows", [1, 3])  # transposed joined copy / packed copy
 def test_dtype_change_is_noticed(rows):
     (m,) = layers()[:1]
     x = torch.randn(rows, 32)
