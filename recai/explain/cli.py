@@ -177,7 +177,7 @@ def cmd_train_explainer(args) -> int:
 def cmd_eval_explainer(args) -> int:
     import torch
 
-    from recai.explain.evaluate import eval_examples, generate_replies, score_fidelity
+    from recai.explain.evaluate import eval_examples, generate_replies, random_order_ndcg5, score_fidelity
     from recai.explain.projector import Projector, SlotEmbedding
     from recai.llm import LocalLLM
     from recai.text.fuzzy import TitleMatcher
@@ -220,6 +220,9 @@ def cmd_eval_explainer(args) -> int:
     print("|---|---|---|---|---|---|---|---|")
     print(f"| {name} | {len(s.eval_users[:args.users])} | "
           + " | ".join(cells[t] if t in tasks else blank.get(t, "-") for t in TASKS) + f" | {scores.seconds:.0f} |")
+    if "ranking" in tasks:
+        print(f"\nchance levels: ranking NDCG@5 {random_order_ndcg5():.3f} for a random order of the 10 candidates; "
+              "classification 50% (half the questions are positives)")
     if args.json:
         args.json.write_text(json.dumps({"name": name, "tasks": list(tasks), **scores.to_dict(), "examples": [
             {"task": e.task, "prompt": e.prompt, "expected": e.response, "reply": r}

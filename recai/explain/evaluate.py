@@ -109,6 +109,15 @@ def _names(reply: str) -> list[str]:
     return [p.strip(" .") for p in re.split(r"[;\n]", reply) if p.strip(" .")]
 
 
+def random_order_ndcg5(n_candidates: int = 10) -> float:
+    """Expected ranking NDCG@5 of a uniformly random order of the candidates (the chance level a
+    surrogate must beat to show it knows the target's order, not just the answer format): each of
+    the target's top five lands at each rank with probability 1 / n_candidates."""
+    ideal = sum((5 - r) / math.log2(r + 2) for r in range(5))
+    per_rank = sum(1 / math.log2(r + 2) for r in range(min(5, n_candidates))) / n_candidates
+    return sum(5 - r for r in range(5)) * per_rank / ideal
+
+
 def score_fidelity(examples: list[AlignExample], replies: list[str], matcher, target) -> Fidelity:
     hits1, hits10, ndcgs, correct, recalls = [], [], [], [], []
     for ex, reply in zip(examples, replies):

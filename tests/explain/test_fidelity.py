@@ -1,4 +1,6 @@
 """Fidelity scoring on crafted replies; generated replies are reproducible."""
+import math
+
 import pytest
 import torch
 
@@ -79,3 +81,25 @@ def test_the_cli_lists_the_same_fidelity_tasks():
     from recai.explain import cli, evaluate
 
     assert cli.TASKS == evaluate.TASKS
+
+
+def test_the_random_order_reference_is_the_mean_over_every_order(catalog, interactions, sasrec):
+    import itertools
+    import random
+
+    from recai.explain.evaluate import random_order_ndcg5
+
+    target, examples = setup(catalog, interactions, sasrec)
+    ex = next(e for e in examples if e.task == "ranking")
+    titles = catalog.display_titles()
+    matcher = TitleMatcher(titles)
+    rng = random.Random(0)
+    orders = [rng.sample(ex.candidates, len(ex.candidates)) for _ in range(400)]
+    scores = [score_fidelity([ex], ["\n".join(titles[i] for i in o[:5])], matcher, target).ranking_ndcg5
+              for o in orders]
+    assert abs(sum(scores) / len(scores) - random_order_ndcg5(len(ex.candidates))) < 0.03
+    # With exactly five candidates every order lists all five: the exact mean over the 120 orders.
+    gains = [5, 4, 3, 2, 1]
+    ideal = sum(g / math.log2(r + 2) for r, g in enumerate(gains))
+    exact = sum(sum(g / math.log2(r + 2) for r, g in enumerate(p)) for p in itertools.permutations(gains)) / 120
+    assert random_order_ndcg5(5) == pytest.approx(exact / ideal)
