@@ -205,7 +205,7 @@ def cmd_eval_explainer(args) -> int:
         raise SystemExit(f"recai: --tasks: {e}")
     trie = None
     if args.constrained:
-        from recai.gen.constrain import TitleTrie
+        from recai.text.title_trie import TitleTrie
 
         trie = TitleTrie(builder.titles, tok)
     t0 = time.monotonic()

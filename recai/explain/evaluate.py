@@ -6,7 +6,7 @@ the target's top 10), a ranking of 10 candidates (NDCG@5 of the answer, with gra
 inside the target's top `bar`, one outside: accuracy of the yes / no), and a history question
 (recall of the five most recent items). Replies are greedy; names are grounded with the fuzzy
 matcher over the catalog's titles. With a title trie (`recai eval explainer --constrained`) the
-next-item answer is decoded under the catalog constraint (`recai.gen.constrain`): one real title,
+next-item answer is decoded under the catalog constraint (`recai.text.title_trie`): one real title,
 not one the user has seen, so Hit@k measures which title the explainer prefers rather than whether
 a small model can spell one from memory.
 """
@@ -63,7 +63,7 @@ def generate_replies(model, tokenizer, examples: list[AlignExample], slots=None,
                      max_new_tokens: int = 96, batch_size: int = 8, progress: bool = True, trie=None) -> list[str]:
     """Greedy replies, the examples' vectors fed to the slots of their prompts; with a `TitleTrie`
     (over the builder's titles), next-item questions are answered under the catalog constraint."""
-    from recai.gen.constrain import TitleConstraint, batched
+    from recai.text.title_trie import TitleConstraint, batched
     from recai.generation import GenerationConfig, generate
 
     vocab = model.cfg.vocab_size

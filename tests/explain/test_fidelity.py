@@ -57,7 +57,7 @@ def test_a_task_subset_asks_the_same_prompts(catalog, interactions, sasrec):
 
 
 def test_constrained_next_item_answers_are_real_unseen_titles(tiny_model, tokenizer, catalog, interactions, sasrec):
-    from recai.gen.constrain import TitleTrie
+    from recai.text.title_trie import TitleTrie
 
     target, examples = setup(catalog, interactions, sasrec)
     titles = catalog.display_titles()
