@@ -16,6 +16,7 @@ import math
 import re
 import sys
 import time
+from contextlib import nullcontext
 from dataclasses import asdict, dataclass
 
 import torch
@@ -63,8 +64,8 @@ def generate_replies(model, tokenizer, examples: list[AlignExample], slots=None,
                      max_new_tokens: int = 96, batch_size: int = 8, progress: bool = True, trie=None) -> list[str]:
     """Greedy replies, the examples' vectors fed to the slots of their prompts; with a `TitleTrie`
     (over the builder's titles), next-item questions are answered under the catalog constraint."""
-    from recai.text.title_trie import TitleConstraint, batched
     from recai.generation import GenerationConfig, generate
+    from recai.text.title_trie import TitleConstraint, batched
 
     vocab = model.cfg.vocab_size
     constrained = [trie is not None and ex.task == "next_item" for ex in examples]
@@ -87,11 +88,10 @@ def generate_replies(model, tokenizer, examples: list[AlignExample], slots=None,
             processors = (batched([TitleConstraint(trie, count=1, max_items=1, exclude=tuple(ex.history))
                                    .processor(tokenizer, width) for ex in chunk]),)
         cfg = GenerationConfig(max_new_tokens=max_new_tokens, temperature=0.0, logits_processors=processors)
+        feeding = nullcontext()
         if slots is not None:
-            vectors = torch.cat([stack_vectors(ex.vectors, n, in_dim) for ex, n in zip(chunk, counts)])
-            with slots.feeding(vectors):
-                texts = [g.text for g in generate(model, prompts, tokenizer, cfg)]
-        else:
+            feeding = slots.feeding(torch.cat([stack_vectors(ex.vectors, n, in_dim) for ex, n in zip(chunk, counts)]))
+        with feeding:
             texts = [g.text for g in generate(model, prompts, tokenizer, cfg)]
         replies.update(zip(rows, texts))
         if progress:

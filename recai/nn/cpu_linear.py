@@ -60,14 +60,16 @@ class _Plan:
         self._packed = self._transposed = None
 
     def valid_for(self, mods) -> bool:
-        # One plain loop: this runs for every linear of every decode step.
-        for m, mine, w, v, p in zip(mods, self.mods, self.weights, self.versions, self.ptrs):
-            if m is not mine or m._parameters.get("weight") is not w or w._version != v or w.data_ptr() != p:
-                return False  # data_ptr: `.data =` swaps storage under the same Parameter
+        # Plain loops, not all(...) over generators: this runs for every linear of every decode step.
         if len(mods) != len(self.mods):
             return False
-        # A plan without weights (unusable) stays valid while the modules are the same ones.
-        return len(self.versions) == len(mods) or all(a is b for a, b in zip(mods, self.mods))
+        for m, mine in zip(mods, self.mods):
+            if m is not mine:
+                return False
+        for m, w, v, p in zip(mods, self.weights, self.versions, self.ptrs):  # none for an unusable plan
+            if m._parameters.get("weight") is not w or w._version != v or w.data_ptr() != p:
+                return False  # data_ptr: `.data =` swaps storage under the same Parameter
+        return True
 
     def _joined(self) -> torch.Tensor:
         ws = [w.detach() for w in self.weights]
