@@ -36,6 +36,9 @@ def add_explainer_train_parser(train_sub) -> None:
     p.add_argument("--lr", type=float, default=5e-4, help="LoRA and projector learning rate (default 5e-4)")
     p.add_argument("--batch-size", type=int, default=8)
     p.add_argument("--rank", type=int, default=16, help="LoRA rank (default 16)")
+    p.add_argument("--mix", type=_mix, metavar="TASK=W,...",
+                   help="task weights, e.g. next_item=0.3,classify=0.3,ranking=0.1 (tasks left out get none; "
+                        "default: recai.explain.tasks.DEFAULT_MIX)")
     p.add_argument("--out", type=Path, required=True, help="explainer folder")
     p.set_defaults(func=cmd_train_explainer)
 
@@ -74,6 +77,26 @@ def add_explain_parser(sub) -> None:
     p.add_argument("--dataset", default="ml-latest-small")
     p.add_argument("--max-new-tokens", type=int, default=96)
     p.set_defaults(func=cmd_explain)
+
+
+def _mix(text: str) -> dict[str, float]:
+    """`task=weight,...` as a dict, checked against the builder's task names."""
+    from recai.explain.tasks import TASKS as BUILDER_TASKS
+
+    mix = {}
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        name, sep, weight = part.partition("=")
+        if not sep or name.strip() not in BUILDER_TASKS:
+            raise argparse.ArgumentTypeError(f"{part!r}: expected TASK=WEIGHT with TASK one of {', '.join(BUILDER_TASKS)}")
+        try:
+            mix[name.strip()] = float(weight)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{part!r}: the weight {weight!r} is not a number") from None
+        if mix[name.strip()] < 0:
+            raise argparse.ArgumentTypeError(f"{part!r}: weights must be >= 0")
+    if not mix or sum(mix.values()) <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: give at least one task with a positive weight")
+    return mix
 
 
 def _common(p) -> None:
@@ -150,7 +173,7 @@ def cmd_train_explainer(args) -> int:
     s = Setup(args.dataset, args.target, args.target_dir, args.target_epochs, args.seed)
     args.out.mkdir(parents=True, exist_ok=True)
     s.recommender.save(args.out / "target")
-    examples = s.builder(s.train_users, args.mode, args.seed).examples(args.n_train)
+    examples = s.builder(s.train_users, args.mode, args.seed).examples(args.n_train, args.mix)
     llm = LocalLLM.from_spec(args.base)
     model, tok = llm.model, llm.tokenizer
     model.train()
@@ -167,7 +190,7 @@ def cmd_train_explainer(args) -> int:
     if slots is not None:
         save_slots(slots, adapter, {"target": args.target, "target_dim": s.target.dim})
     report = {"base": args.base, "mode": args.mode, "target": args.target, "dataset": args.dataset,
-              "n_train": len(task.examples), "config": cfg.to_dict(), "first_loss": result.losses[0],
+              "n_train": len(task.examples), "mix": args.mix, "config": cfg.to_dict(), "first_loss": result.losses[0],
               "final_loss": result.losses[-1], "seconds": round(time.monotonic() - start, 1)}
     (args.out / "report.json").write_text(json.dumps(report, indent=1))
     print(args.out)

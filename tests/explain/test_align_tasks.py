@@ -66,3 +66,18 @@ def test_bad_users_items_and_models_are_named(interactions, sasrec, mf):
         TargetModel(object())
     with pytest.raises(ValueError, match="unknown alignment mode 'text'"):
         AlignTaskBuilder(None, s, [(0, [1])], "text")
+
+
+def test_cli_task_mix_is_parsed_checked_and_followed(catalog, interactions, sasrec):
+    import argparse
+
+    from recai.explain.cli import _mix
+
+    mix = _mix("next_item=0.5, classify=0.5")
+    assert mix == {"next_item": 0.5, "classify": 0.5}
+    b = AlignTaskBuilder(catalog, TargetModel(sasrec), users_of(interactions), "behaviour", seed=1)
+    assert {ex.task for ex in b.examples(40, mix)} == {"next_item", "classify"}
+    for bad, says in [("nxt=1", "TASK one of"), ("classify=x", "not a number"), ("classify=-1", ">= 0"),
+                      ("classify=0", "positive weight"), ("", "positive weight")]:
+        with pytest.raises(argparse.ArgumentTypeError, match=says):
+            _mix(bad)

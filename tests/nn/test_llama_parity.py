@@ -108,3 +108,20 @@ def test_half_precision_forward_close_to_fp32(dtype):
         low = model.to(dtype)(tokens)
     assert low.dtype == dtype
     assert (low.float() - ref).abs().max().item() < 0.1 * ref.abs().max().item()
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16, torch.float16])
+def test_rmsnorm_is_the_reference_formula_bit_for_bit(dtype):
+    # RMSNorm runs torch's fused kernel; it must be exactly the formula the reference models use
+    # (normalise in fp32, cast back, then the gain), or half-precision parity drifts.
+    from recai.nn.llama import RMSNorm
+
+    norm = RMSNorm(64, 1e-5)
+    g = torch.Generator().manual_seed(7)
+    with torch.no_grad():
+        norm.weight.copy_(torch.rand(64, generator=g) + 0.5)
+        norm.to(dtype)
+        x = (torch.randn(3, 5, 64, generator=g) * torch.logspace(-3, 3, 64)).to(dtype)
+        h = x.float()
+        ref = norm.weight * (h * torch.rsqrt(h.pow(2).mean(-1, keepdim=True) + 1e-5)).to(dtype)
+        assert torch.equal(norm(x), ref)
