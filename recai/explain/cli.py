@@ -59,6 +59,9 @@ def add_explainer_eval_parser(eval_sub) -> None:
     p.add_argument("--users", type=int, default=40, help="held-out users (default 40; five questions each)")
     p.add_argument("--constrained", action="store_true",
                    help="answer next-item questions under the catalog-title constraint (one real, unseen title)")
+    p.add_argument("--beam", type=int, default=1, metavar="W",
+                   help="with --constrained: answer with the most likely whole title of a beam search of width W "
+                        "(default 1: greedy under the constraint)")
     p.add_argument("--tasks", default=",".join(TASKS),
                    help=f"comma-separated subset of {','.join(TASKS)} (default all; the same prompts either way)")
     p.add_argument("--json", type=Path, help="also write the scores and replies here")
@@ -69,7 +72,8 @@ def add_explain_parser(sub) -> None:
     p = sub.add_parser("explain", help="RecExplainer: explain why the recommender suggests an item to a user",
                        description="Generate an explanation with a trained explainer, grounded in the target "
                                    "model: its rank for the item is stated in the prompt's context.",
-                       epilog="example:\n  recai explain --explainer runs/explain-hybrid --user 12 --item 'Heat (1995)'",
+                       epilog="example:\n"
+                              "  recai explain --explainer runs/explain-hybrid --user 12 --item 'Heat (1995)'",
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--explainer", type=Path, required=True)
     p.add_argument("--user", required=True, help="a user id of the dataset")
@@ -87,7 +91,8 @@ def _mix(text: str) -> dict[str, float]:
     for part in filter(None, (p.strip() for p in text.split(","))):
         name, sep, weight = part.partition("=")
         if not sep or name.strip() not in BUILDER_TASKS:
-            raise argparse.ArgumentTypeError(f"{part!r}: expected TASK=WEIGHT with TASK one of {', '.join(BUILDER_TASKS)}")
+            raise argparse.ArgumentTypeError(
+                f"{part!r}: expected TASK=WEIGHT with TASK one of {', '.join(BUILDER_TASKS)}")
         try:
             mix[name.strip()] = float(weight)
         except ValueError:
@@ -232,10 +237,14 @@ def cmd_eval_explainer(args) -> int:
 
         trie = TitleTrie(builder.titles, tok)
     t0 = time.monotonic()
-    replies = generate_replies(model, tok, examples, slots, s.target.dim, trie=trie)
+    if args.beam < 1:
+        raise SystemExit(f"recai: --beam must be >= 1, got {args.beam}")
+    replies = generate_replies(model, tok, examples, slots, s.target.dim, trie=trie, beam=args.beam)
     scores = score_fidelity(examples, replies, TitleMatcher(s.data.catalog.display_titles()), s.target)
     scores.seconds = round(time.monotonic() - t0, 1)
-    name = f"{mode} ({'untrained' if args.untrained else args.explainer})" + (" constrained" if trie else "")
+    name = f"{mode} ({'untrained' if args.untrained else args.explainer})"
+    if trie:
+        name += " constrained" + (f", beam {args.beam}" if args.beam > 1 else "")
     cells = {"next_item": f"{scores.hit1:.3f} | {scores.hit10:.3f}", "ranking": f"{scores.ranking_ndcg5:.3f}",
              "classify": f"{scores.classify_accuracy:.1%}", "history": f"{scores.history_recall:.3f}"}
     blank = {"next_item": "- | -"}

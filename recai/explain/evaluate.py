@@ -61,22 +61,29 @@ def eval_examples(builder: AlignTaskBuilder, users: list[tuple[int, list[int]]],
 
 
 def generate_replies(model, tokenizer, examples: list[AlignExample], slots=None, in_dim: int = 0,
-                     max_new_tokens: int = 96, batch_size: int = 8, progress: bool = True, trie=None) -> list[str]:
+                     max_new_tokens: int = 96, batch_size: int = 8, progress: bool = True, trie=None,
+                     beam: int = 1) -> list[str]:
     """Greedy replies, the examples' vectors fed to the slots of their prompts; with a `TitleTrie`
-    (over the builder's titles), next-item questions are answered under the catalog constraint."""
+    (over the builder's titles), next-item questions are answered under the catalog constraint,
+    greedily or, with beam > 1, as the most likely whole title of a beam search of that width."""
     from recai.generation import GenerationConfig, generate
     from recai.text.title_trie import TitleConstraint, batched
 
     vocab = model.cfg.vocab_size
     constrained = [trie is not None and ex.task == "next_item" for ex in examples]
-    # Constrained and free questions go in separate batches (a batch shares one logits processor).
+    # Constrained and free questions go in separate batches (a batch shares one logits processor);
+    # beam-searched questions go one at a time.
     batches = []
     for kind in (True, False):
         group = [i for i, c in enumerate(constrained) if c == kind]
-        batches += [group[s:s + batch_size] for s in range(0, len(group), batch_size)]
+        size = 1 if kind and beam > 1 else batch_size
+        batches += [group[s:s + size] for s in range(0, len(group), size)]
     replies: dict[int, str] = {}
     t0 = time.monotonic()
     for rows in batches:
+        if constrained[rows[0]] and beam > 1:
+            replies[rows[0]] = _beam_title(model, tokenizer, examples[rows[0]], slots, in_dim, trie, beam)
+            continue
         chunk = [examples[i] for i in rows]
         prompts = [encode_prompt(tokenizer, vocab, ex.messages(with_answer=False)) for ex in chunk]
         counts = [sum(i >= vocab for i in p) for p in prompts]
@@ -100,6 +107,22 @@ def generate_replies(model, tokenizer, examples: list[AlignExample], slots=None,
     if progress:
         print(file=sys.stderr)
     return [replies[i] for i in range(len(examples))]
+
+
+def _beam_title(model, tokenizer, ex: AlignExample, slots, in_dim: int, trie, width: int) -> str:
+    """The next-item answer as "1. Title": the best title of a constrained beam search, seen ones excluded."""
+    from recai.beam_search import beam_search
+    from recai.text.title_trie import TitleWalk
+
+    vocab = model.cfg.vocab_size
+    number = tokenizer.encode("1.", add_bos=False, add_eos=False)  # the constrained list's first line
+    prompt = encode_prompt(tokenizer, vocab, ex.messages(with_answer=False)) + number
+    walk = TitleWalk(trie, exclude=ex.history)
+    n_slots = sum(i >= vocab for i in prompt)
+    feeding = slots.feeding(stack_vectors(ex.vectors, n_slots, in_dim)) if slots is not None else nullcontext()
+    with feeding:
+        best = beam_search(model, prompt, walk, width=width, n_best=1)
+    return f"1. {trie.titles[walk.title(best[0].state)]}" if best else ""
 
 
 def _names(reply: str) -> list[str]:

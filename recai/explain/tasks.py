@@ -2,7 +2,7 @@
 
 Tasks (answers always come from the target model, never from the ground truth):
 
-    next_item        the target's top-1 item for this user
+    next_item        the target's top-1 item for this user ("1. Title", the constrained-list form)
     ranking          the target's order over 10 candidates (its best 5)
     classify         would the target score this item above its bar (inside its top `bar` items)? yes / no
     item             item discrimination: an item vector -> its title and genres (vector modes), and
@@ -106,7 +106,9 @@ class AlignTaskBuilder:
         v: list = []
         prompt = f"{self._user(user, history, v)} Which movie does the recommender rank first for this user?"
         best = self.target.top(user, history, 1)[0]
-        return AlignExample("next_item", prompt, self.titles[best], v, user, history, [best])
+        # A one-line numbered list, the form catalog-constrained decoding writes (and ranking
+        # answers start with), so a constrained answer continues what the model learned.
+        return AlignExample("next_item", prompt, f"1. {self.titles[best]}", v, user, history, [best])
 
     def ranking(self, user=None, history=None) -> AlignExample:
         if user is None:

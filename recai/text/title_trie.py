@@ -58,6 +58,48 @@ class TitleTrie:
         """The token ids the trie allows for title `index`."""
         return self.tokens[index]
 
+    def block(self, blocked: dict[int, int], index: int) -> None:
+        """Count title `index` as blocked in `blocked` (node -> blocked titles below it)."""
+        if not 0 <= index < len(self.paths):
+            raise ValueError(f"excluded item {index} is not a catalog index (0..{len(self.paths) - 1})")
+        path = self.paths[index]
+        if blocked.get(path[-1], 0) >= self.below[path[-1]]:
+            return  # a duplicate title, already blocked through its twin
+        blocked[0] = blocked.get(0, 0) + 1
+        for node in path:
+            blocked[node] = blocked.get(node, 0) + 1
+
+
+class TitleWalk:
+    """One title as a walk down the trie, for `recai.beam_search`: states are trie nodes, a state is
+    finished at a title's end, and `exclude` (catalog indices) can never be reached."""
+
+    def __init__(self, trie: TitleTrie, exclude=()):
+        self.trie, self.blocked = trie, {}
+        for i in set(int(i) for i in exclude):
+            trie.block(self.blocked, i)
+        if self._live(0) == 0:
+            raise ValueError("every catalog title is excluded: nothing can be recommended")
+
+    def _live(self, node: int) -> int:
+        return self.trie.below[node] - self.blocked.get(node, 0)
+
+    def start(self) -> int:
+        return 0
+
+    def allowed(self, node: int) -> list[int]:
+        return [t for t, n in self.trie.children[node].items() if self._live(n) > 0]
+
+    def advance(self, node: int, token: int) -> int:
+        return self.trie.children[node][token]
+
+    def finished(self, node: int) -> bool:
+        return node in self.trie.terminal
+
+    def title(self, node: int) -> int:
+        """The catalog index of the title a finished walk names."""
+        return self.trie.terminal[node]
+
 
 @dataclass
 class TitleConstraint:
@@ -97,14 +139,7 @@ class TitleProcessor:
             raise ValueError("every catalog title is excluded: nothing can be recommended")
 
     def _block(self, index: int) -> None:
-        if not 0 <= index < len(self.trie.paths):
-            raise ValueError(f"excluded item {index} is not a catalog index (0..{len(self.trie.paths) - 1})")
-        path = self.trie.paths[index]
-        if self.blocked.get(path[-1], 0) >= self.trie.below[path[-1]]:
-            return  # a duplicate title, already blocked through its twin
-        self.blocked[0] = self.blocked.get(0, 0) + 1
-        for node in path:
-            self.blocked[node] = self.blocked.get(node, 0) + 1
+        self.trie.block(self.blocked, index)
 
     def _live(self, node: int) -> int:
         return self.trie.below[node] - self.blocked.get(node, 0)

@@ -30,7 +30,7 @@ def test_answers_are_the_targets(catalog, interactions, sasrec):
     b = AlignTaskBuilder(catalog, target, users_of(interactions), "hybrid", seed=0)
     user, history = b.users[3]
     titles = catalog.display_titles()
-    assert b.next_item(user, history).response == titles[target.top(user, history, 1)[0]]
+    assert b.next_item(user, history).response == "1. " + titles[target.top(user, history, 1)[0]]
     r = b.ranking(user, history)
     scores = target.scores(user, history)
     assert r.items == sorted(r.candidates, key=lambda c: -float(scores[c]))[:5]

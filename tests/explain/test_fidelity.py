@@ -72,6 +72,15 @@ def test_constrained_next_item_answers_are_real_unseen_titles(tiny_model, tokeni
         if ex.task == "next_item":  # an untrained model, yet a real title the user has not seen
             assert reply.startswith("1. ") and reply[3:].strip() in titles, reply
             assert matcher.match(reply[3:].strip()).index not in ex.history
+    # A beam search under the same constraint: one real unseen title too, slots fed the same way.
+    beamed = generate_replies(tiny_model, tokenizer, picked, slots, target.dim, max_new_tokens=24, batch_size=4,
+                              progress=False, trie=TitleTrie(titles, tokenizer), beam=4)
+    for ex, reply, greedy in zip(picked, beamed, replies):
+        if ex.task == "next_item":
+            assert reply.startswith("1. ") and reply[3:] in titles, reply
+            assert matcher.match(reply[3:]).index not in ex.history
+        else:
+            assert reply == greedy
     free = generate_replies(tiny_model, tokenizer, [e for e in picked if e.task == "classify"], slots, target.dim,
                             max_new_tokens=24, progress=False)
     assert free == [r for e, r in zip(picked, replies) if e.task == "classify"]  # others decode as without a trie
