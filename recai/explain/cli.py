@@ -212,6 +212,10 @@ def cmd_eval_explainer(args) -> int:
 
     if args.untrained == (args.explainer is not None):
         raise SystemExit("recai: give either --explainer DIR or --untrained --mode MODE")
+    if args.beam < 1:
+        raise SystemExit(f"recai: --beam must be >= 1, got {args.beam}")
+    if args.beam > 1 and not args.constrained:
+        raise SystemExit("recai: --beam searches under the catalog constraint; add --constrained")
     if args.untrained:
         if args.mode is None:
             raise SystemExit("recai: --untrained needs --mode (behaviour, intention or hybrid)")
@@ -237,8 +241,6 @@ def cmd_eval_explainer(args) -> int:
 
         trie = TitleTrie(builder.titles, tok)
     t0 = time.monotonic()
-    if args.beam < 1:
-        raise SystemExit(f"recai: --beam must be >= 1, got {args.beam}")
     replies = generate_replies(model, tok, examples, slots, s.target.dim, trie=trie, beam=args.beam)
     scores = score_fidelity(examples, replies, TitleMatcher(s.data.catalog.display_titles()), s.target)
     scores.seconds = round(time.monotonic() - t0, 1)

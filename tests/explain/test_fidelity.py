@@ -112,3 +112,12 @@ def test_the_random_order_reference_is_the_mean_over_every_order(catalog, intera
     ideal = sum(g / math.log2(r + 2) for r, g in enumerate(gains))
     exact = sum(sum(g / math.log2(r + 2) for r, g in enumerate(p)) for p in itertools.permutations(gains)) / 120
     assert random_order_ndcg5(5) == pytest.approx(exact / ideal)
+
+
+@pytest.mark.parametrize("extra, says", [(["--beam", "0", "--constrained"], "--beam must be >= 1"),
+                                         (["--beam", "4"], "add --constrained")])
+def test_the_cli_checks_the_beam_before_loading_anything(extra, says):
+    from recai.cli import main
+
+    with pytest.raises(SystemExit, match=says):
+        main(["eval", "explainer", "--untrained", "--mode", "hybrid", *extra])
