@@ -89,15 +89,15 @@ def _mix(text: str) -> dict[str, float]:
 
     mix = {}
     for part in filter(None, (p.strip() for p in text.split(","))):
-        name, sep, weight = part.partition("=")
-        if not sep or name.strip() not in BUILDER_TASKS:
+        name, sep, weight = (x.strip() for x in part.partition("="))
+        if not sep or name not in BUILDER_TASKS:
             raise argparse.ArgumentTypeError(
                 f"{part!r}: expected TASK=WEIGHT with TASK one of {', '.join(BUILDER_TASKS)}")
         try:
-            mix[name.strip()] = float(weight)
+            mix[name] = float(weight)
         except ValueError:
             raise argparse.ArgumentTypeError(f"{part!r}: the weight {weight!r} is not a number") from None
-        if mix[name.strip()] < 0:
+        if mix[name] < 0:
             raise argparse.ArgumentTypeError(f"{part!r}: weights must be >= 0")
     if not mix or sum(mix.values()) <= 0:
         raise argparse.ArgumentTypeError(f"{text!r}: give at least one task with a positive weight")

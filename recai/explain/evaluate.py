@@ -112,11 +112,10 @@ def generate_replies(model, tokenizer, examples: list[AlignExample], slots=None,
 def _beam_title(model, tokenizer, ex: AlignExample, slots, in_dim: int, trie, width: int) -> str:
     """The next-item answer as "1. Title": the best title of a constrained beam search, seen ones excluded."""
     from recai.beam_search import beam_search
-    from recai.text.title_trie import TitleWalk
+    from recai.text.title_trie import TitleWalk, item_number
 
     vocab = model.cfg.vocab_size
-    number = tokenizer.encode("1.", add_bos=False, add_eos=False)  # the constrained list's first line
-    prompt = encode_prompt(tokenizer, vocab, ex.messages(with_answer=False)) + number
+    prompt = encode_prompt(tokenizer, vocab, ex.messages(with_answer=False)) + item_number(tokenizer, 1)
     walk = TitleWalk(trie, exclude=ex.history)
     n_slots = sum(i >= vocab for i in prompt)
     feeding = slots.feeding(stack_vectors(ex.vectors, n_slots, in_dim)) if slots is not None else nullcontext()

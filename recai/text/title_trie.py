@@ -58,16 +58,10 @@ class TitleTrie:
         """The token ids the trie allows for title `index`."""
         return self.tokens[index]
 
-    def block(self, blocked: dict[int, int], index: int) -> None:
-        """Count title `index` as blocked in `blocked` (node -> blocked titles below it)."""
-        if not 0 <= index < len(self.paths):
-            raise ValueError(f"excluded item {index} is not a catalog index (0..{len(self.paths) - 1})")
-        path = self.paths[index]
-        if blocked.get(path[-1], 0) >= self.below[path[-1]]:
-            return  # a duplicate title, already blocked through its twin
-        blocked[0] = blocked.get(0, 0) + 1
-        for node in path:
-            blocked[node] = blocked.get(node, 0) + 1
+
+def item_number(tokenizer, n: int) -> list[int]:
+    """Token ids of the number literal "n." that opens line n of a constrained list."""
+    return tokenizer.encode(f"{n}.", add_bos=False, add_eos=False)
 
 
 class TitleWalk:
@@ -75,20 +69,33 @@ class TitleWalk:
     finished at a title's end, and `exclude` (catalog indices) can never be reached."""
 
     def __init__(self, trie: TitleTrie, exclude=()):
-        self.trie, self.blocked = trie, {}
+        self.trie = trie
+        self.blocked: dict[int, int] = {}  # node -> how many of the titles below it are blocked
         for i in set(int(i) for i in exclude):
-            trie.block(self.blocked, i)
-        if self._live(0) == 0:
+            self.block(i)
+        if self.live(0) == 0:
             raise ValueError("every catalog title is excluded: nothing can be recommended")
 
-    def _live(self, node: int) -> int:
+    def block(self, index: int) -> None:
+        """Make title `index` unreachable, by counting it on every node of its path (nothing copied)."""
+        if not 0 <= index < len(self.trie.paths):
+            raise ValueError(f"excluded item {index} is not a catalog index (0..{len(self.trie.paths) - 1})")
+        path = self.trie.paths[index]
+        if self.blocked.get(path[-1], 0) >= self.trie.below[path[-1]]:
+            return  # a duplicate title, already blocked through its twin
+        self.blocked[0] = self.blocked.get(0, 0) + 1
+        for node in path:
+            self.blocked[node] = self.blocked.get(node, 0) + 1
+
+    def live(self, node: int) -> int:
+        """How many titles below `node` are still reachable."""
         return self.trie.below[node] - self.blocked.get(node, 0)
 
     def start(self) -> int:
         return 0
 
     def allowed(self, node: int) -> list[int]:
-        return [t for t, n in self.trie.children[node].items() if self._live(n) > 0]
+        return [t for t, n in self.trie.children[node].items() if self.live(n) > 0]
 
     def advance(self, node: int, token: int) -> int:
         return self.trie.children[node][token]
@@ -125,28 +132,18 @@ class TitleProcessor:
     def __init__(self, constraint: TitleConstraint, tokenizer, prompt_len: int):
         self.c, self.trie, self.prompt_len = constraint, constraint.trie, prompt_len
         self.stop_ids = sorted(getattr(tokenizer, "stop_ids", ()) or [tokenizer.eos_id])
-        self.blocked: dict[int, int] = {}
-        for i in set(int(i) for i in constraint.exclude):
-            self._block(i)
+        if self.c.count is not None and self.c.count < 1:
+            raise ValueError(f"count must be >= 1, got {self.c.count}")
+        self.walk = TitleWalk(self.trie, constraint.exclude)  # excluded and already-written titles
         self._numbers = {}  # n -> token ids of "n."
         self.tokenizer = tokenizer
         self.written: list[int] = []  # title indices, in order
         self.phase, self.node, self.number_pos = "number", 0, 0
         self.seen = 0
-        if self.c.count is not None and self.c.count < 1:
-            raise ValueError(f"count must be >= 1, got {self.c.count}")
-        if self._live(0) == 0:
-            raise ValueError("every catalog title is excluded: nothing can be recommended")
-
-    def _block(self, index: int) -> None:
-        self.trie.block(self.blocked, index)
-
-    def _live(self, node: int) -> int:
-        return self.trie.below[node] - self.blocked.get(node, 0)
 
     def _number(self, n: int) -> list[int]:
         if n not in self._numbers:
-            self._numbers[n] = self.tokenizer.encode(f"{n}.", add_bos=False, add_eos=False)
+            self._numbers[n] = item_number(self.tokenizer, n)
         return self._numbers[n]
 
     # ---- the state machine ---------------------------------------------------------------------
@@ -160,14 +157,14 @@ class TitleProcessor:
                 self.phase, self.node = "title", 0
         elif self.phase == "title":
             nxt = self.trie.children[self.node].get(token)
-            if nxt is None or self._live(nxt) == 0:
+            if nxt is None or self.walk.live(nxt) == 0:
                 raise ValueError(f"token {token} does not continue an allowed title")
             self.node = nxt
             if nxt in self.trie.terminal:
                 index = self.trie.terminal[nxt]
                 self.written.append(index)
                 if not self.c.allow_repeats:
-                    self._block(index)
+                    self.walk.block(index)
                 self.phase, self.number_pos = "between", 0
         elif self.phase == "between":
             if token in self.stop_ids:
@@ -183,11 +180,11 @@ class TitleProcessor:
         if self.phase == "number":
             return [self._number(len(self.written) + 1)[self.number_pos]]
         if self.phase == "title":
-            return [t for t, n in self.trie.children[self.node].items() if self._live(n) > 0]
+            return self.walk.allowed(self.node)
         if self.phase == "between":
             n = len(self.written)
             target = self.c.count if self.c.count is not None else self.c.max_items
-            more = n < target and self._live(0) > 0
+            more = n < target and self.walk.live(0) > 0
             out = [self._number(n + 1)[0]] if more else []
             if self.c.count is None or n >= self.c.count or not more:
                 out += self.stop_ids
