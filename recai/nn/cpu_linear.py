@@ -12,6 +12,8 @@ narrower down projection, so those keep the module's own path and no copy.
 Each layout is made once per weight group on first use and re-made if a weight changes (its version
 counter moves), so training, LoRA merges and dtype changes stay correct. The copies cost memory:
 in fp32 decoding, about one more copy of the weights that take the fast paths.
+oneDNN packs bf16 only on CPUs with AVX-512 or AVX-NE-CONVERT; elsewhere (AVX2 machines) bf16
+groups run as one plain matmul on their joined weight.
 
 Only used when: CPU tensors, autograd off (inference), a plain nn.Linear, at most MAX_ROWS rows,
 and the oneDNN ops exist in this torch build. Everything else goes through `module(x)` unchanged.
@@ -32,6 +34,9 @@ _enabled = os.environ.get("RECAI_CPU_PACKED", "1") != "0" and torch.backends.mkl
 
 
 _DTYPES = (torch.float32, torch.bfloat16)
+# dtypes whose prepacked layout this CPU lacks (oneDNN's bf16 packing wants AVX-512 or AVX-NE-CONVERT);
+# filled on the first failure, so those dtypes go through the modules' own path from then on.
+_no_packed: set = set()
 
 
 class _Plan:
@@ -44,7 +49,7 @@ class _Plan:
     makes it stale and it is rebuilt. Groups that cannot be fused keep `usable=False`.
     """
 
-    __slots__ = ("mods", "weights", "versions", "ptrs", "sizes", "usable", "bias", "_packed", "_transposed")
+    __slots__ = ("mods", "weights", "versions", "ptrs", "sizes", "usable", "bias", "_joined", "_packed", "_transposed")
 
     def __init__(self, mods):
         self.mods = mods
@@ -57,7 +62,7 @@ class _Plan:
         self.bias = None
         if self.usable and biases[0] is not None:
             self.bias = torch.cat([b.detach() for b in biases]) if len(mods) > 1 else biases[0].detach()
-        self._packed = self._transposed = None
+        self._joined = self._packed = self._transposed = None
 
     def valid_for(self, mods) -> bool:
         # Plain loops, not all(...) over generators: this runs for every linear of every decode step.
@@ -71,18 +76,21 @@ class _Plan:
                 return False  # data_ptr: `.data =` swaps storage under the same Parameter
         return True
 
-    def _joined(self) -> torch.Tensor:
-        ws = [w.detach() for w in self.weights]
-        return torch.cat(ws) if len(ws) > 1 else ws[0]
+    def joined(self) -> torch.Tensor:
+        """The group's weights stacked as one (sum of out, in) matrix (no copy for a single linear)."""
+        if self._joined is None:
+            ws = [w.detach() for w in self.weights]
+            self._joined = torch.cat(ws) if len(ws) > 1 else ws[0]
+        return self._joined
 
     def transposed(self) -> torch.Tensor:
         if self._transposed is None:
-            self._transposed = self._joined().t().contiguous()
+            self._transposed = self.joined().t().contiguous()
         return self._transposed
 
     def packed(self) -> torch.Tensor:
         if self._packed is None:
-            self._packed = torch.ops.mkldnn._reorder_linear_weight(self._joined(), PACK_HINT)
+            self._packed = torch.ops.mkldnn._reorder_linear_weight(self.joined(), PACK_HINT)
         return self._packed
 
 
@@ -115,6 +123,52 @@ def joint_linear(mods: tuple[nn.Linear, ...], x: torch.Tensor) -> torch.Tensor:
     return torch.cat([m(x) for m in mods], dim=-1) if len(mods) > 1 else mods[0](x)
 
 
+# Weight layouts, numbered as recai/nn/csrc/decode_step.cpp numbers them.
+GEMV, PACKED, LINEAR = 0, 1, 2
+
+
+def layout(mods, rows: int, dtype) -> tuple[int, torch.Tensor, torch.Tensor | None] | None:
+    """How the fast paths compute the joined output of `mods` for `rows` input rows of `dtype`:
+    (kind, weight, bias) with kind GEMV (`x @ weight`, weight (in, out)), PACKED (oneDNN on a
+    prepacked weight) or LINEAR (the module's own `F.linear`, single linears only); None where the
+    plain modules must run (the fast paths are off, a module is not a plain nn.Linear, ...).
+
+    The caller has checked the device, dtype, row count and grad mode (see `_fast`).
+    """
+    global _enabled
+    # A single fp32 row goes through the transposed weight (see the module docstring), except
+    # where it does not pay: one linear narrower than it is long runs as itself, with no plan.
+    # bf16 and several rows are faster packed.
+    gemv = rows == 1 and dtype == torch.float32
+    if gemv and len(mods) == 1 and mods[0].out_features < mods[0].in_features:
+        mod = mods[0]
+        return (LINEAR, mod.weight, mod.bias) if type(mod) is nn.Linear else None
+    plan = mods[0].__dict__.get("_recai_plan")
+    if plan is None or not plan.valid_for(mods):
+        plan = _Plan(mods)
+        mods[0].__dict__["_recai_plan"] = plan
+    if not plan.usable or plan.weights[0].dtype != dtype:
+        return None
+    if gemv:
+        return GEMV, plan.transposed(), plan.bias
+    if dtype not in _no_packed:
+        try:
+            return PACKED, plan.packed(), plan.bias
+        except AttributeError:  # a torch build without these oneDNN ops: fall back for good
+            _enabled = False
+            return None
+        except RuntimeError:  # this CPU cannot pack this dtype
+            _no_packed.add(dtype)
+    # No packed layout for this dtype here: the joined weight, still one matmul instead of several.
+    return LINEAR, plan.joined(), plan.bias
+
+
+def usable_for(x: torch.Tensor) -> bool:
+    """Whether the fast paths apply to input x at all: CPU, a supported dtype, decode-sized, no autograd."""
+    return (_enabled and x.device.type == "cpu" and x.dtype in _DTYPES and x.numel() <= MAX_ROWS * x.shape[-1]
+            and not torch.is_grad_enabled())
+
+
 def _fast(mods, x: torch.Tensor) -> torch.Tensor | None:
     """The joined output of `mods` on x through a cached weight layout, or None where the plain
     modules must run (autograd on, big inputs, other devices or dtypes, non-Linear modules).
@@ -122,32 +176,18 @@ def _fast(mods, x: torch.Tensor) -> torch.Tensor | None:
     Runs several times per layer per decoded token, so the cheap tests come first and the cache
     check avoids nn.Module attribute lookups.
     """
-    global _enabled
-    if not (_enabled and x.device.type == "cpu" and x.dtype in _DTYPES and x.numel() <= MAX_ROWS * x.shape[-1]
-            and not torch.is_grad_enabled()):
+    if not usable_for(x):
         return None
     rows = x.numel() // x.shape[-1]
-    # A single fp32 row goes through the transposed weight (see the module docstring), except
-    # where it does not pay: one linear narrower than it is long runs as itself, with no plan.
-    # bf16 and several rows are faster packed.
-    gemv = rows == 1 and x.dtype == torch.float32
-    if gemv and len(mods) == 1 and mods[0].out_features < mods[0].in_features:
-        return None
-    plan = mods[0].__dict__.get("_recai_plan")
-    try:
-        if plan is None or not plan.valid_for(mods):
-            plan = _Plan(mods)
-            mods[0].__dict__["_recai_plan"] = plan
-        if not plan.usable or plan.weights[0].dtype != x.dtype:
-            return None
-        if gemv:
-            flat = x.reshape(1, -1)
-            wt = plan.transposed()
-            y = torch.mm(flat, wt) if plan.bias is None else torch.addmm(plan.bias, flat, wt)
-            return y.view(*x.shape[:-1], y.shape[-1])
-        y = torch.ops.mkldnn._linear_pointwise(x.reshape(rows, -1), plan.packed(), plan.bias, "none", [], "")
-    except (RuntimeError, AttributeError):
-        # A torch build without these oneDNN ops: fall back for good.
-        _enabled = False
-        return None
+    lay = layout(mods, rows, x.dtype)
+    if lay is None or (lay[0] == LINEAR and len(mods) == 1):
+        return None  # the module itself does exactly this
+    kind, weight, bias = lay
+    flat = x.reshape(rows, -1)
+    if kind == GEMV:
+        y = torch.mm(flat, weight) if bias is None else torch.addmm(bias, flat, weight)
+    elif kind == PACKED:
+        y = torch.ops.mkldnn._linear_pointwise(flat, weight, bias, "none", [], "")
+    else:
+        y = F.linear(flat, weight, bias)
     return y.view(*x.shape[:-1], y.shape[-1])

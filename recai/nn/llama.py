@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
+from recai.nn import cpu_decode
 from recai.nn.cpu_linear import fused_linear, joint_linear, linear
 
 
@@ -263,6 +264,11 @@ class Llama(nn.Module):
             (n_true, vocab) in row-major order (training: only positions that have a target).
         Returns logits (B, T or 1, vocab) in the model's dtype.
         """
+        if caches is not None and tokens.shape[1] == 1 and positions is None and output_mask is None:
+            # A CPU inference decode step runs as one compiled call where it gives the same logits.
+            logits = cpu_decode.step(self, tokens, caches, pos, attention_mask)
+            if logits is not None:
+                return logits
         x = self._trunk(tokens, caches, pos, attention_mask, positions)
         if last_only:
             x = x[:, -1:]

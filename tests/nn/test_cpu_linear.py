@@ -25,7 +25,11 @@ def test_fused_equals_separate(dtype, tol, bias):
         ref = m(x)
         assert y.shape == ref.shape
         assert (y.float() - ref.float()).abs().max().item() <= tol * max(1.0, ref.abs().max().item())
-    assert mods[0].__dict__["_recai_plan"]._packed is not None  # the packed path was really taken
+    plan = mods[0].__dict__["_recai_plan"]
+    if dtype in cpu_linear._no_packed:  # this CPU cannot pack bf16: one matmul on the joined weight
+        assert plan._joined is not None and plan._packed is None
+    else:
+        assert plan._packed is not None  # the packed path was really taken
 
 
 @pytest.mark.parametrize("bias", [False, True])
@@ -106,6 +110,27 @@ def test_dtype_change_is_noticed(rows):
         y = linear(m, x.bfloat16())
     assert y.dtype == torch.bfloat16
     assert torch.allclose(y.float(), m(x.bfloat16()).float(), atol=2e-2)
+
+
+def test_a_dtype_this_cpu_cannot_pack_falls_back_for_that_dtype_only(monkeypatch):
+    mods = layers()
+    monkeypatch.setattr(cpu_linear, "_no_packed", set())
+
+    def refuse(w, hint):
+        if w.dtype == torch.bfloat16:
+            raise RuntimeError("bf16 path needs the cpu support avx512bw")  # what oneDNN says on AVX2 CPUs
+        return real(w, hint)
+
+    real = torch.ops.mkldnn._reorder_linear_weight
+    monkeypatch.setattr(cpu_linear.torch.ops.mkldnn, "_reorder_linear_weight", refuse, raising=False)
+    bf = tuple(nn.Linear(32, n, bias=False).to(torch.bfloat16) for n in (32, 8))
+    x = torch.randn(3, 32)
+    with torch.inference_mode():
+        y = joint_linear(bf, x.bfloat16())
+        assert torch.allclose(y.float(), torch.cat([m(x.bfloat16()) for m in bf], -1).float(), atol=2e-2)
+        assert torch.bfloat16 in cpu_linear._no_packed and cpu_linear._enabled
+        fused_linear(mods, x)  # fp32 still packs
+    assert mods[0].__dict__["_recai_plan"]._packed is not None
 
 
 def test_training_and_large_batches_use_the_plain_path():
