@@ -39,6 +39,9 @@ def add_explainer_train_parser(train_sub) -> None:
     p.add_argument("--mix", type=_mix, metavar="TASK=W,...",
                    help="task weights, e.g. next_item=0.3,classify=0.3,ranking=0.1 (tasks left out get none; "
                         "default: recai.explain.tasks.DEFAULT_MIX)")
+    p.add_argument("--next-item-k", type=int, default=1, metavar="K",
+                   help="answer each next-item example with one of the target's top K items, drawn at random "
+                        "(default 1: its top item; 10 teaches the list that Hit@10 measures)")
     p.add_argument("--out", type=Path, required=True, help="explainer folder")
     p.set_defaults(func=cmd_train_explainer)
 
@@ -138,10 +141,10 @@ class Setup:
         self.eval_users = [(u, [int(i) for i in seqs[u]]) for u in users[:cut]]
         self.train_users = [(u, [int(i) for i in seqs[u]]) for u in users[cut:]]
 
-    def builder(self, users, mode: str, seed: int):
+    def builder(self, users, mode: str, seed: int, next_k: int = 1):
         from recai.explain.tasks import AlignTaskBuilder
 
-        return AlignTaskBuilder(self.data.catalog, self.target, users, mode, seed=seed)
+        return AlignTaskBuilder(self.data.catalog, self.target, users, mode, seed=seed, next_k=next_k)
 
 
 def load_explainer(folder: Path, base: str | None = None):
@@ -174,11 +177,13 @@ def cmd_train_explainer(args) -> int:
     from recai.train import TrainConfig
     from recai.train.loop import fit
 
+    if args.next_item_k < 1:
+        raise SystemExit(f"--next-item-k must be at least 1, got {args.next_item_k}")
     start = time.monotonic()
     s = Setup(args.dataset, args.target, args.target_dir, args.target_epochs, args.seed)
     args.out.mkdir(parents=True, exist_ok=True)
     s.recommender.save(args.out / "target")
-    examples = s.builder(s.train_users, args.mode, args.seed).examples(args.n_train, args.mix)
+    examples = s.builder(s.train_users, args.mode, args.seed, args.next_item_k).examples(args.n_train, args.mix)
     llm = LocalLLM.from_spec(args.base)
     model, tok = llm.model, llm.tokenizer
     model.train()
@@ -195,7 +200,8 @@ def cmd_train_explainer(args) -> int:
     if slots is not None:
         save_slots(slots, adapter, {"target": args.target, "target_dim": s.target.dim})
     report = {"base": args.base, "mode": args.mode, "target": args.target, "dataset": args.dataset,
-              "n_train": len(task.examples), "mix": args.mix, "config": cfg.to_dict(), "first_loss": result.losses[0],
+              "n_train": len(task.examples), "mix": args.mix, "next_item_k": args.next_item_k,
+              "config": cfg.to_dict(), "first_loss": result.losses[0],
               "final_loss": result.losses[-1], "seconds": round(time.monotonic() - start, 1)}
     (args.out / "report.json").write_text(json.dumps(report, indent=1))
     print(args.out)

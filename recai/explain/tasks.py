@@ -2,7 +2,8 @@
 
 Tasks (answers always come from the target model, never from the ground truth):
 
-    next_item        the target's top-1 item for this user ("1. Title", the constrained-list form)
+    next_item        the target's top-1 item for this user ("1. Title", the constrained-list form), or
+                     one of its top `next_k` drawn at random (so the model learns the target's top list)
     ranking          the target's order over 10 candidates (its best 5)
     classify         would the target score this item above its bar (inside its top `bar` items)? yes / no
     item             item discrimination: an item vector -> its title and genres (vector modes), and
@@ -56,7 +57,7 @@ class AlignTaskBuilder:
     """Examples over one catalog for `target` (a `TargetModel`); `users` are (user index, history) pairs."""
 
     def __init__(self, catalog, target, users: list[tuple[int, list[int]]], mode: str = "hybrid",
-                 history_len: int = 10, bar: int = 50, seed: int = 0):
+                 history_len: int = 10, bar: int = 50, seed: int = 0, next_k: int = 1):
         if mode not in MODES:
             raise ValueError(f"unknown alignment mode {mode!r}; choose one of {', '.join(MODES)}")
         self.users = [(int(u), [int(i) for i in h]) for u, h in users if len(h) > 0]
@@ -67,7 +68,9 @@ class AlignTaskBuilder:
         genre = "genres" if "genres" in catalog.schema else None
         self.genres = [[g for g in (v or []) if g != "(no genres listed)"] for v in catalog.values(genre)] \
             if genre else [[] for _ in range(len(catalog))]
-        self.history_len, self.bar = history_len, bar
+        if next_k < 1:
+            raise ValueError(f"next_k must be >= 1, got {next_k}")
+        self.history_len, self.bar, self.next_k = history_len, bar, next_k
         self.rng = random.Random(seed)
 
     # ---- how users and items are written ------------------------------------------------------
@@ -105,7 +108,10 @@ class AlignTaskBuilder:
             user, history = self._draw()
         v: list = []
         prompt = f"{self._user(user, history, v)} Which movie does the recommender rank first for this user?"
-        best = self.target.top(user, history, 1)[0]
+        # next_k > 1 spreads the answers over the target's top list: Hit@k fidelity asks the model to
+        # rank those k items first, which one top-1 answer per user teaches only a tenth of.
+        top = self.target.top(user, history, self.next_k)
+        best = top[0] if self.next_k == 1 else self.rng.choice(top)
         # A one-line numbered list, the form catalog-constrained decoding writes (and ranking
         # answers start with), so a constrained answer continues what the model learned.
         return AlignExample("next_item", prompt, f"1. {self.titles[best]}", v, user, history, [best])

@@ -44,6 +44,18 @@ def test_answers_are_the_targets(catalog, interactions, sasrec):
     assert e.response.startswith(f"The recommender ranks {titles[r.items[0]]} #")
 
 
+def test_next_item_k_draws_answers_from_the_targets_top_k(catalog, interactions, sasrec):
+    target = TargetModel(sasrec)
+    b = AlignTaskBuilder(catalog, target, users_of(interactions), "behaviour", seed=0, next_k=5)
+    user, history = b.users[3]
+    top5 = target.top(user, history, 5)
+    answers = [b.next_item(user, history) for _ in range(40)]
+    assert all(ex.items[0] in top5 and ex.response == "1. " + b.titles[ex.items[0]] for ex in answers)
+    assert len({ex.items[0] for ex in answers}) > 2  # spread over the list, not always the top item
+    with pytest.raises(ValueError, match="next_k must be >= 1"):
+        AlignTaskBuilder(catalog, target, users_of(interactions), "behaviour", next_k=0)
+
+
 def test_user_vectors_are_the_models_own(interactions, sasrec, mf):
     history = [int(i) for i in interactions.sequences()[0]]
     s, m = TargetModel(sasrec), TargetModel(mf)
