@@ -38,15 +38,16 @@ _state: dict = {}  # "op": the loaded operator, or "error": why there is none (t
 
 
 def enabled() -> bool:
-    return os.environ.get("RECAI_CPU_DECODE", "1") != "0"
+    """RECAI_CPU_DECODE is not 0 and the compiled step has not failed in this process."""
+    return os.environ.get("RECAI_CPU_DECODE", "1") != "0" and "failed" not in _state
 
 
-def library_path(build_dir: Path | None = None) -> Path:
+def library_path() -> Path:
     """Where the compiled step lives: keyed by the source, the torch build and the platform."""
     from recai.hub.files import cache_dir
 
     key = hashlib.sha256(SOURCE.read_bytes() + f"{torch.__version__}|{platform.machine()}|{sys.platform}".encode())
-    return (build_dir or cache_dir() / "build") / f"decode_step-{key.hexdigest()[:16]}.so"
+    return cache_dir() / "build" / f"decode_step-{key.hexdigest()[:16]}.so"
 
 
 def build(target: Path, quiet: bool = False) -> Path:
@@ -124,7 +125,7 @@ def step(model, tokens, caches, pos: int, attention_mask) -> torch.Tensor | None
         sin = model.rope_sin[pos:pos + 1].to(x.dtype)[None]
         mask = None
     else:
-        positions = (attention_mask.long().cumsum(-1) - 1).clamp(min=0)[:, pos:pos + 1]
+        positions = model.padded_positions(attention_mask, pos, 1)
         cos, sin = (t[:, 0] for t in model._rope(positions, x.dtype))  # (B, 1, D)
         mask = model._mask(attention_mask, 1, pos, x.device)  # (B, 1, 1, pos+1)
     cfg = model.cfg
@@ -136,7 +137,7 @@ def step(model, tokens, caches, pos: int, attention_mask) -> torch.Tensor | None
         # Python path from now on. It rewrites every cache entry at `pos`, so nothing half-written stays.
         _state["error"] = f"the compiled step failed ({e}); using the Python path"
         print(f"recai: {_state['error']}", file=sys.stderr, flush=True)
-        os.environ["RECAI_CPU_DECODE"] = "0"
+        _state["failed"] = True
         return None
     return logits[:, None]
 

@@ -235,6 +235,11 @@ class Llama(nn.Module):
         return cos[:, None], sin[:, None]
 
     @staticmethod
+    def padded_positions(attention_mask, pos: int, T: int):
+        """Rotary positions (B, T) of cache slots pos..pos+T that count real tokens only, as HF's generate() does."""
+        return (attention_mask.long().cumsum(-1) - 1).clamp(min=0)[:, pos:pos + T]
+
+    @staticmethod
     def _mask(key_mask, T: int, pos: int, device):
         """Boolean (B|1, 1, T, pos+T) mask: causal, keys limited to `key_mask` (B, pos+T) when given.
 
@@ -294,7 +299,7 @@ class Llama(nn.Module):
             if attention_mask is None:
                 positions = torch.arange(pos, pos + T, device=dev)
             else:
-                positions = (attention_mask.long().cumsum(-1) - 1).clamp(min=0)[:, pos:pos + T]
+                positions = self.padded_positions(attention_mask, pos, T)
         mask = None
         if attention_mask is not None:
             mask = self._mask(attention_mask, T, pos, dev)
