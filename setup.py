@@ -36,7 +36,7 @@ setup(
     # The embedded default dataset ships with its README (its license requires that).
     package_data={"recai.data": ["datasets/ml-latest-small/*"], "recai.agent.demos": ["*.jsonl"],
                   "recai.agent": ["planner_adapter/*"],
-                  "recai.nn": ["csrc/*.cpp"]},  # the CPU decode step, compiled on first use
+                  "recai.nn": ["csrc/*.cpp", "csrc/*.h"]},  # recai's CPU operators, compiled on first use
     install_requires=RUNTIME,
     extras_require={"test": TEST, "triton": ["triton"], "bench": BENCH},
     entry_points={"console_scripts": ["recai=recai.cli:main"]},

@@ -6,10 +6,10 @@ attention, views). The C++ step makes the same ATen calls in the same order with
 interpreter in between, so it returns the Python path's logits bit for bit in a fraction of that
 overhead (bench/decode.py has the figures).
 
-How: the source is compiled once per torch version with the system C++ compiler into
-`$RECAI_HOME/build/` (about 20 s, announced on stderr) and loaded with `torch.ops.load_library`.
-Where there is no compiler, the build fails, or RECAI_CPU_DECODE=0, decoding stays on the Python
-path, which gives the same answer.
+How: the source is compiled with recai's other CPU operators (recai/nn/cpu_ops.py: once per
+torch version and CPU, with the system C++ compiler, into `$RECAI_HOME/build/`). Where there is no
+compiler, the build fails, or RECAI_CPU_DECODE=0, decoding stays on the Python path, which gives
+the same answer.
 
 When: only for plain inference steps the C++ code reproduces exactly — one new token per row, CPU,
 autograd off, fp32 or bf16, every block made of recai's own modules with no hooks, and every matmul
@@ -18,23 +18,16 @@ the step fall back). `step()` returns None whenever it does not apply.
 """
 from __future__ import annotations
 
-import hashlib
 import os
-import platform
-import shutil
-import subprocess
 import sys
-import tempfile
-from pathlib import Path
 
 import torch
 from torch.nn.modules import module as nn_module
 
-from recai.nn import cpu_linear
+from recai.nn import cpu_linear, cpu_ops
 
-SOURCE = Path(__file__).with_name("csrc") / "decode_step.cpp"
-
-_state: dict = {}  # "op": the loaded operator, or "error": why there is none (tried once per process)
+# "op": the loaded operator; "failed" / "error": it raised once in this process, so it stays off, and why
+_state: dict = {}
 
 
 def enabled() -> bool:
@@ -42,63 +35,16 @@ def enabled() -> bool:
     return os.environ.get("RECAI_CPU_DECODE", "1") != "0" and "failed" not in _state
 
 
-def library_path() -> Path:
-    """Where the compiled step lives: keyed by the source, the torch build and the platform."""
-    from recai.hub.files import cache_dir
-
-    key = hashlib.sha256(SOURCE.read_bytes() + f"{torch.__version__}|{platform.machine()}|{sys.platform}".encode())
-    return cache_dir() / "build" / f"decode_step-{key.hexdigest()[:16]}.so"
-
-
-def build(target: Path, quiet: bool = False) -> Path:
-    """Compile decode_step.cpp into `target` (written atomically). Raises RuntimeError saying why."""
-    cxx = os.environ.get("CXX") or shutil.which("c++") or shutil.which("g++") or shutil.which("clang++")
-    if not cxx:
-        raise RuntimeError("no C++ compiler found (install g++ or clang++, or set CXX)")
-    torch_dir = Path(torch.__file__).parent
-    flags = ["-O2", "-shared", "-fPIC", "-std=c++17",
-             f"-D_GLIBCXX_USE_CXX11_ABI={int(torch._C._GLIBCXX_USE_CXX11_ABI)}",
-             f"-I{torch_dir / 'include'}", f"-I{torch_dir / 'include' / 'torch' / 'csrc' / 'api' / 'include'}",
-             "-w"]  # torch's headers warn under -std=c++17; their warnings are not ours to fix
-    libs = [f"-L{torch_dir / 'lib'}", "-lc10", "-ltorch_cpu"]
-    if sys.platform == "darwin":
-        libs.append("-undefined dynamic_lookup")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=target.name + ".", suffix=".tmp", dir=target.parent)
-    os.close(fd)
-    if not quiet:
-        print(f"recai: compiling the CPU decode step once for torch {torch.__version__} (about 20 s) "
-              f"into {target.parent}", file=sys.stderr, flush=True)
-    try:
-        done = subprocess.run([cxx, *flags, str(SOURCE), *libs, "-o", tmp], capture_output=True, text=True)
-        if done.returncode != 0:
-            raise RuntimeError(f"{cxx} failed on {SOURCE}:\n{done.stderr[-2000:]}")
-        os.replace(tmp, target)  # atomic: a concurrent process sees no file or a whole one
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return target
-
-
 def load():
-    """The compiled operator, building it on first use; None (with the reason kept) where it cannot be had."""
-    if "op" in _state or "error" in _state:
-        return _state.get("op")
-    try:
-        path = library_path()
-        if not path.exists():
-            build(path)
-        torch.ops.load_library(str(path))
+    """The compiled operator (building recai's CPU operators on first use), or None where it cannot be had."""
+    if "op" not in _state and cpu_ops.load():
         _state["op"] = torch.ops.recai.decode_step
-    except (RuntimeError, OSError) as e:
-        _state["error"] = str(e)
-        print(f"recai: decoding without the compiled CPU step: {e}", file=sys.stderr, flush=True)
     return _state.get("op")
 
 
 def why_not() -> str | None:
-    """The reason the compiled step is unavailable in this process, once load() has failed."""
-    return _state.get("error")
+    """Why the compiled step is unavailable in this process: the build's error, or the step's own failure."""
+    return _state.get("error") or cpu_ops.why_not()
 
 
 def step(model, tokens, caches, pos: int, attention_mask) -> torch.Tensor | None:

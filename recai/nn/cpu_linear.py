@@ -1,19 +1,22 @@
-"""Small-batch CPU inference through fused and prepacked linear weights.
+"""Small-batch CPU inference through fused, prepacked and hand-written linear paths.
 
 A decode step multiplies a handful of activation rows by every weight matrix once, so its speed is
 the speed at which weights stream from memory, plus a fixed cost per call. Linears that share an
-input (q/k/v, gate/up) run as one matmul on their concatenated weight. For bf16, and for several
-rows in fp32, oneDNN's blocked ("prepacked") weight layout with a batch-size hint streams far
-better than PyTorch's default path. For a single fp32 row the fastest is MKL on the transposed,
-(in, out) row-major weight: `x @ W^T` then reads W^T row by row, each row a full output width.
-Measured over SmolLM2-135M's weights (538 MB, beyond the last-level cache) that saves 17-20% of a
-decode step's matmul time; it helps every matrix at least as wide as it is tall and not the
-narrower down projection, so those keep the module's own path and no copy.
+input (q/k/v, gate/up) run as one matmul on their concatenated weight, through one of:
+
+- ROWS, recai's own kernel (recai/nn/csrc/rows_linear.cpp, compiled on first use by
+  recai.nn.cpu_ops): one row in either dtype, and bf16 batches where oneDNN cannot pack bf16. It
+  reads the weight as stored and accumulates in fp32; over SmolLM2-135M's weights on an AVX2 VM it
+  read 16 GB/s in fp32 (MKL on the transposed weight: 12.6) and 12.3 GB/s in bf16 (ATen: 8.6).
+- PACKED, oneDNN's blocked ("prepacked") layout with a batch-size hint: several rows (fp32; bf16
+  on CPUs with AVX-512 or AVX-NE-CONVERT, the only ones oneDNN packs bf16 for).
+- GEMV, MKL on the transposed (in, out) weight, and LINEAR, F.linear on the joined weight: where
+  recai's kernel could not be built (no compiler). The transposed copy helps every matrix at least
+  as wide as it is tall, so a lone narrower one (the down projection) keeps the module's own path.
+
 Each layout is made once per weight group on first use and re-made if a weight changes (its version
-counter moves), so training, LoRA merges and dtype changes stay correct. The copies cost memory:
-in fp32 decoding, about one more copy of the weights that take the fast paths.
-oneDNN packs bf16 only on CPUs with AVX-512 or AVX-NE-CONVERT; elsewhere (AVX2 machines) bf16
-groups run as one plain matmul on their joined weight.
+counter moves), so training, LoRA merges and dtype changes stay correct. Joined and packed copies
+cost memory: about one more copy of the grouped weights.
 
 Only used when: CPU tensors, autograd off (inference), a plain nn.Linear, at most MAX_ROWS rows,
 and the oneDNN ops exist in this torch build. Everything else goes through `module(x)` unchanged.
@@ -26,6 +29,8 @@ import os
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from recai.nn import cpu_ops
 
 MAX_ROWS = 16  # decode-sized batches; prefill-sized inputs use the ordinary path
 PACK_HINT = 8  # batch-size hint for the blocked layout; measured good for 1..16 rows
@@ -124,22 +129,36 @@ def joint_linear(mods: tuple[nn.Linear, ...], x: torch.Tensor) -> torch.Tensor:
 
 
 # Weight layouts, numbered as recai/nn/csrc/decode_step.cpp numbers them.
-GEMV, PACKED, LINEAR = 0, 1, 2
+GEMV, PACKED, LINEAR, ROWS = 0, 1, 2, 3
+
+_kernel: dict = {}  # "rows": whether rows_kernel() is usable, decided once per process
+
+
+def rows_kernel() -> bool:
+    """Whether recai's one-row matmul (recai/nn/csrc/rows_linear.cpp) is built here and runs on
+    torch's threads; it is compiled on first use (recai.nn.cpu_ops)."""
+    if "rows" not in _kernel:
+        _kernel["rows"] = cpu_ops.load() and bool(torch.ops.recai.threaded())
+    return _kernel["rows"]
 
 
 def layout(mods, rows: int, dtype) -> tuple[int, torch.Tensor, torch.Tensor | None] | None:
     """How the fast paths compute the joined output of `mods` for `rows` input rows of `dtype`:
-    (kind, weight, bias) with kind GEMV (`x @ weight`, weight (in, out)), PACKED (oneDNN on a
-    prepacked weight) or LINEAR (the module's own `F.linear`, single linears only); None where the
-    plain modules must run (the fast paths are off, a module is not a plain nn.Linear, ...).
+    (kind, weight, bias) with kind ROWS (recai's one-row kernel on the joined weight), GEMV
+    (`x @ weight`, weight (in, out)), PACKED (oneDNN on a prepacked weight) or LINEAR (the
+    module's own `F.linear`, single linears only); None where the plain modules must run (the fast
+    paths are off, a module is not a plain nn.Linear, ...).
 
     The caller has checked the device, dtype, row count and grad mode (see `_fast`).
     """
     global _enabled
-    # A single fp32 row goes through the transposed weight (see the module docstring), except
-    # where it does not pay: one linear narrower than it is long runs as itself, with no plan.
-    # bf16 and several rows are faster packed.
-    gemv = rows == 1 and dtype == torch.float32
+    # One row: recai's kernel where it was built, for both dtypes. Without it, a single fp32 row
+    # goes through the transposed weight (see the module docstring), except where that does not
+    # pay: one linear narrower than it is long runs as itself, with no plan. Several rows are
+    # faster packed; where this CPU cannot pack the dtype (bf16 without AVX-512), recai's kernel
+    # again, which beats ATen's bf16 matmul there by about 2x.
+    kernel = rows_kernel()
+    gemv = rows == 1 and dtype == torch.float32 and not kernel
     if gemv and len(mods) == 1 and mods[0].out_features < mods[0].in_features:
         mod = mods[0]
         return (LINEAR, mod.weight, mod.bias) if type(mod) is nn.Linear else None
@@ -149,6 +168,9 @@ def layout(mods, rows: int, dtype) -> tuple[int, torch.Tensor, torch.Tensor | No
         mods[0].__dict__["_recai_plan"] = plan
     if not plan.usable or plan.weights[0].dtype != dtype:
         return None
+    kernel = kernel and plan.joined().is_contiguous()
+    if rows == 1 and kernel:
+        return ROWS, plan.joined(), plan.bias
     if gemv:
         return GEMV, plan.transposed(), plan.bias
     if dtype not in _no_packed:
@@ -160,7 +182,7 @@ def layout(mods, rows: int, dtype) -> tuple[int, torch.Tensor, torch.Tensor | No
         except RuntimeError:  # this CPU cannot pack this dtype
             _no_packed.add(dtype)
     # No packed layout for this dtype here: the joined weight, still one matmul instead of several.
-    return LINEAR, plan.joined(), plan.bias
+    return (ROWS if kernel else LINEAR), plan.joined(), plan.bias
 
 
 def usable_for(x: torch.Tensor) -> bool:
@@ -184,7 +206,9 @@ def _fast(mods, x: torch.Tensor) -> torch.Tensor | None:
         return None  # the module itself does exactly this
     kind, weight, bias = lay
     flat = x.reshape(rows, -1)
-    if kind == GEMV:
+    if kind == ROWS:
+        y = torch.ops.recai.rows_linear(flat, weight, bias)
+    elif kind == GEMV:
         y = torch.mm(flat, weight) if bias is None else torch.addmm(bias, flat, weight)
     elif kind == PACKED:
         y = torch.ops.mkldnn._linear_pointwise(flat, weight, bias, "none", [], "")

@@ -144,10 +144,3 @@ def test_positions_past_the_cache_still_raise(compiled_calls, monkeypatch):
         with pytest.raises(ValueError, match="KV cache overflow"):
             model(torch.tensor([[5]]), caches=caches, pos=4)
     assert not compiled_calls
-
-
-def test_a_failed_build_names_the_compiler(tmp_path, monkeypatch):
-    monkeypatch.setenv("CXX", "false")  # a "compiler" that always fails
-    with pytest.raises(RuntimeError, match="false failed on .*decode_step.cpp"):
-        cpu_decode.build(tmp_path / "step.so", quiet=True)
-    assert list(tmp_path.iterdir()) == []  # no half-written library left behind

@@ -6,7 +6,7 @@
 // order with the same arguments, so the logits are those of the Python path, bit for bit.
 // recai/nn/cpu_decode.py builds this file once per torch version and decides when it may be used
 // (plain modules, no hooks, no autograd); it also chooses each matmul's weight layout, the one
-// recai/nn/cpu_linear.py's fast paths use.
+// recai/nn/cpu_linear.py's fast paths use. This file also registers rows_linear (rows_linear.cpp).
 #include <ATen/ATen.h>
 #include <ATen/core/dispatch/Dispatcher.h>
 #include <torch/library.h>
@@ -14,14 +14,17 @@
 #include <optional>
 #include <vector>
 
+#include "rows_linear.h"
+
 using at::Tensor;
 
 namespace {
 
-// Matmul kinds, numbered as in recai/nn/cpu_linear.py (GEMV, PACKED, LINEAR).
+// Matmul kinds, numbered as in recai/nn/cpu_linear.py (GEMV, PACKED, LINEAR, ROWS).
 constexpr int64_t kGemv = 0;    // x @ W with W stored transposed, (in, out) contiguous
 constexpr int64_t kPacked = 1;  // oneDNN linear on its prepacked weight
 constexpr int64_t kLinear = 2;  // F.linear(x, W, b) with W as stored, (out, in)
+constexpr int64_t kRows = 3;    // recai::rows_linear(x, W, b) with W as stored
 
 Tensor packed_linear(const Tensor& x, const Tensor& w, const std::optional<Tensor>& b) {
   static auto op = c10::Dispatcher::singleton()
@@ -35,6 +38,7 @@ Tensor packed_linear(const Tensor& x, const Tensor& w, const std::optional<Tenso
 Tensor matmul(const Tensor& x, const Tensor& w, const std::optional<Tensor>& b, int64_t kind) {
   if (kind == kGemv) return b ? at::addmm(*b, x, w) : at::mm(x, w);
   if (kind == kPacked) return packed_linear(x, w, b);
+  if (kind == kRows) return recai::rows_linear(x, w, b);
   TORCH_CHECK(kind == kLinear, "decode_step: unknown matmul kind ", kind);
   return at::linear(x, w, b);
 }
@@ -87,8 +91,20 @@ Tensor decode_step(Tensor x, const Tensor& cos, const Tensor& sin, const std::op
   return lin(rms_norm(x, weight[6 * L], eps), L, 1);
 }
 
-// Registered as a composite op: it is made of ATen calls, so autograd and dispatch see those.
+// Whether rows_linear runs on torch's threads: built with OpenMP, as at::parallel_for needs.
+bool threaded() {
+#ifdef _OPENMP
+  return true;
+#else
+  return false;
+#endif
+}
+
+// Registered as composite ops: made of ATen calls (decode_step) or used only without autograd
+// (rows_linear, behind recai.nn.cpu_linear's inference-only checks).
 TORCH_LIBRARY(recai, m) {
+  m.def("rows_linear(Tensor x, Tensor weight, Tensor? bias) -> Tensor", &recai::rows_linear);
+  m.def("threaded() -> bool", &threaded);
   m.def(
       "decode_step(Tensor x, Tensor cos, Tensor sin, Tensor? mask, Tensor[] weight, Tensor?[] bias, "
       "int[] kind, Tensor(a!)[] k_cache, Tensor(b!)[] v_cache, int pos, int n_heads, int n_kv_heads, "
