@@ -135,8 +135,8 @@ _kernel: dict = {}  # "rows": whether rows_kernel() is usable, decided once per 
 
 
 def rows_kernel() -> bool:
-    """Whether recai's one-row matmul (recai/nn/csrc/rows_linear.cpp) is built here and runs on
-    torch's threads; it is compiled on first use (recai.nn.cpu_ops)."""
+    """Whether recai's decode-sized matmul (recai/nn/csrc/rows_linear.cpp) is built here and runs
+    on torch's threads; it is compiled on first use (recai.nn.cpu_ops)."""
     if "rows" not in _kernel:
         _kernel["rows"] = cpu_ops.load() and bool(torch.ops.recai.threaded())
     return _kernel["rows"]
@@ -144,7 +144,7 @@ def rows_kernel() -> bool:
 
 def layout(mods, rows: int, dtype) -> tuple[int, torch.Tensor, torch.Tensor | None] | None:
     """How the fast paths compute the joined output of `mods` for `rows` input rows of `dtype`:
-    (kind, weight, bias) with kind ROWS (recai's one-row kernel on the joined weight), GEMV
+    (kind, weight, bias) with kind ROWS (recai's rows_linear on the joined weight), GEMV
     (`x @ weight`, weight (in, out)), PACKED (oneDNN on a prepacked weight) or LINEAR (the
     module's own `F.linear`, single linears only); None where the plain modules must run (the fast
     paths are off, a module is not a plain nn.Linear, ...).

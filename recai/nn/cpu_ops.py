@@ -1,7 +1,7 @@
 """recai's compiled CPU operators (recai/nn/csrc/): built once on first use, loaded into torch.ops.recai.
 
 Two operators live in one library: `decode_step` (a whole Llama decode step as one call,
-recai/nn/cpu_decode.py) and `rows_linear` (the one-row matmul both decode paths use,
+recai/nn/cpu_decode.py) and `rows_linear` (the decode-sized matmul both decode paths use,
 recai/nn/cpu_linear.py). The sources are compiled with the system C++ compiler into
 `$RECAI_HOME/build/` (announced on stderr; under a minute), for this machine's CPU (-march=native),
 so the library is keyed by the sources, the torch build and the CPU's instruction-set flags. Where

@@ -7,15 +7,16 @@
 // registers and accumulates the input row against it in fp32; threads take contiguous blocks of
 // output features, so each reads one sequential stream and writes its own outputs. A few rows (bf16
 // batches on CPUs without bf16 packing, where ATen's bf16 matmul is slowest) share each weight
-// tile, widened once. The sum order is fixed, so results do not depend on the thread count. It is compiled for the build machine's CPU (-march=native) by
-// recai/nn/cpu_ops.py, which keys the build by the CPU's flags.
+// tile, widened once. The sum order is fixed, so results do not depend on the thread count. It is
+// compiled for the build machine's CPU (-march=native) by recai/nn/cpu_ops.py, which keys the
+// build by the CPU's flags.
 #include "rows_linear.h"
 
 #include <ATen/Parallel.h>
 #include <ATen/ops/empty.h>
 
-#include <cstdint>
 #include <algorithm>
+#include <cstdint>
 #include <cstring>
 #include <vector>
 
@@ -86,8 +87,7 @@ at::Tensor rows_linear(const at::Tensor& x, const at::Tensor& weight, const std:
               "rows_linear: CPU fp32 or bf16 tensors of one dtype expected, got ", x.scalar_type(), " and ",
               weight.scalar_type());
   TORCH_CHECK(weight.is_contiguous(), "rows_linear: the weight must be contiguous");
-  const int64_t N = weight.size(0), K = weight.size(1);
-  const int64_t R = x.size(0);
+  const int64_t R = x.size(0), N = weight.size(0), K = weight.size(1);
   TORCH_CHECK(R >= 1 && R <= kMaxRows, "rows_linear: 1 to ", kMaxRows, " rows expected, got ", R);
   // Inputs and bias in fp32 (a few KB): the loop then only widens the weight.
   at::Tensor xf = x.to(at::kFloat).contiguous();
