@@ -8,7 +8,10 @@ RUNTIME = ["torch>=2.2", "numpy", "tokenizers>=0.19", "safetensors", "sentencepi
 
 TEST = [
     "pytest",
-    "transformers>=4.45",  # parity reference for the decoder, its tokenizer and GGUF dequantisation
+    # parity reference for the decoder, its tokenizer and GGUF dequantisation. Below 5.25: from 5.25 on
+    # transformers requires Hugging Face's `kernels` distribution, whose import name is the same as
+    # recai's top-level `kernels` package, so whichever comes first on sys.path hides the other.
+    "transformers>=4.45,<5.25",
     "gguf>=0.10",  # reference GGUF reader/writer (transformers needs it for GGUF files too)
     "accelerate",  # transformers' GGUF loading path wants it
     "protobuf",  # transformers reads SentencePiece .model files through it
