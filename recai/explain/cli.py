@@ -52,7 +52,8 @@ def add_explainer_eval_parser(eval_sub) -> None:
         description="Next-item Hit@1/Hit@10 against the target's top items, ranking NDCG@5 against its order, "
                     "interest-classification accuracy and history-reconstruction recall, on held-out users.",
         epilog="examples:\n  recai eval explainer --explainer runs/explain-hybrid\n"
-               "  recai eval explainer --untrained --mode intention --target-dir runs/explain-hybrid/target",
+               "  recai eval explainer --untrained --mode intention --target-dir runs/explain-hybrid/target\n"
+               "  recai eval explainer --explainer runs/explain-hybrid --tasks classify --judge openai:gpt-4o-mini",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     _common(p)
     p.add_argument("--explainer", type=Path, help="a `recai train explainer` folder")
@@ -67,6 +68,13 @@ def add_explainer_eval_parser(eval_sub) -> None:
                         "(default 1: greedy under the constraint)")
     p.add_argument("--tasks", default=",".join(TASKS),
                    help=f"comma-separated subset of {','.join(TASKS)} (default all; the same prompts either way)")
+    p.add_argument("--judge", metavar="SPEC",
+                   help="also judge explanations: an LLM judge (a local model SPEC or openai:MODEL) compares, "
+                        "pairwise, the explainer's explanation of each user's top recommendation with the base "
+                        "model's (the evaluator's explanation judge: win / loss / tie, 1-3 scores per criterion)")
+    p.add_argument("--api-base", metavar="URL", help="with --judge openai:MODEL: the API's base URL")
+    p.add_argument("--explanations", type=int, default=20, metavar="N",
+                   help="with --judge: held-out users whose explanations are judged (default 20)")
     p.add_argument("--json", type=Path, help="also write the scores and replies here")
     p.set_defaults(func=cmd_eval_explainer)
 
@@ -222,16 +230,22 @@ def cmd_eval_explainer(args) -> int:
         raise SystemExit(f"recai: --beam must be >= 1, got {args.beam}")
     if args.beam > 1 and not args.constrained:
         raise SystemExit("recai: --beam searches under the catalog constraint; add --constrained")
+    if args.explanations < 1:
+        raise SystemExit(f"recai: --explanations must be >= 1, got {args.explanations}")
+    if args.api_base and not (args.judge or "").startswith("openai:"):
+        raise SystemExit("recai: --api-base is for an openai:MODEL judge (--judge openai:MODEL)")
     if args.untrained:
         if args.mode is None:
             raise SystemExit("recai: --untrained needs --mode (behaviour, intention or hybrid)")
         mode, target_dir, kind = args.mode, args.target_dir, args.target
         llm = LocalLLM.from_spec(args.base)
-        model, tok, slots = llm.model.eval(), llm.tokenizer, None
+        model, tok, slots, base = llm.model.eval(), llm.tokenizer, None, args.base
     else:
         model, tok, slots, report = load_explainer(args.explainer)
-        mode, target_dir, kind = report["mode"], args.explainer / "target", report["target"]
+        mode, target_dir, kind, base = report["mode"], args.explainer / "target", report["target"], report["base"]
     s = Setup(args.dataset, kind, target_dir, args.target_epochs, args.seed)
+    if slots is not None:
+        check_projector(slots, s.target, args.explainer / "adapter")
     if args.untrained and mode != "behaviour":
         torch.manual_seed(args.seed)
         slots = SlotEmbedding.install(model, Projector(s.target.dim, model.cfg.dim))
@@ -263,11 +277,57 @@ def cmd_eval_explainer(args) -> int:
     if "ranking" in tasks:
         print(f"\nchance levels: ranking NDCG@5 {random_order_ndcg5():.3f} for a random order of the 10 candidates; "
               "classification 50% (half the questions are positives)")
+    judged = None
+    if args.judge:
+        from recai.llm import LocalLLM, load_llm
+
+        judge = load_llm(args.judge, api_base=args.api_base)
+        reference = LocalLLM.from_spec(base)
+        judged = {"judge": args.judge, **judge_explanations_of(
+            model, tok, slots, (reference.model.eval(), reference.tokenizer), s, mode,
+            s.eval_users[:args.explanations], judge, args.seed)}
+        t = judged["tally"]
+        means = ", ".join(f"{c} {t[c + '_mean']:.2f}" for c in ("informativeness", "persuasiveness", "helpfulness")
+                          if c + "_mean" in t)
+        print(f"\nexplanations judged by {args.judge} against the base model's ({t['judged']} judged, "
+              f"{t['failures']} unreadable verdicts): win {t['win_rate']:.2f}, loss {t['loss_rate']:.2f}, "
+              f"tie {t['tie_rate']:.2f}" + (f"; the explainer's mean scores: {means}" if means else "")
+              + (f"; the judge named the first-shown side in {t['first_shown_rate']:.0%} of its verdicts"
+                 if "first_shown_rate" in t else ""))
     if args.json:
         args.json.write_text(json.dumps({"name": name, "tasks": list(tasks), **scores.to_dict(), "examples": [
             {"task": e.task, "prompt": e.prompt, "expected": e.response, "reply": r}
-            for e, r in zip(examples, replies)]}, indent=1))
+            for e, r in zip(examples, replies)], **({"explanations": judged} if judged else {})}, indent=1))
     return 0
+
+
+def check_projector(slots, target, where) -> None:
+    """A projector trained on one target's vectors cannot read another's of a different size."""
+    if slots.projector.in_dim != target.dim:
+        raise SystemExit(f"recai: {where}: the projector reads {slots.projector.in_dim}-dimensional vectors but the "
+                         f"target model's are {target.dim}-dimensional; use the target it was trained with")
+
+
+def judge_explanations_of(model, tok, slots, reference, s: Setup, mode: str, users, judge, seed: int = 0) -> dict:
+    """The evaluator's pairwise explanation judge over `users` (held-out (user, history) pairs): the
+    explainer's explanation of the target's top unseen item against the `reference` (model, tokenizer)'s,
+    the reference asked the same question in behaviour form (text only: it has no projector to read
+    vectors). `judge`: any `recai.llm` backend."""
+    # The evaluator's own judge, so scores read the same as `recai eval explanation`'s.
+    from recai.eval.judges import judge_explanations
+    from recai.explain.evaluate import explanation_questions, generate_replies
+
+    questions = explanation_questions(s.builder(users, mode, seed), users)
+    mine = generate_replies(model, tok, questions, slots, s.target.dim)
+    theirs = generate_replies(*reference, explanation_questions(s.builder(users, "behaviour", seed), users))
+    titles = s.data.catalog.display_titles()
+    rows = [(", ".join(titles[i] for i in history[-10:]), titles[q.items[0]], a, b)
+            for (_, history), q, a, b in zip(users, questions, mine, theirs)]
+    _note(f"judging {len(rows)} explanation pairs")
+    tally = judge_explanations(judge, rows)
+    return {"tally": tally.to_dict(), "pairs": [
+        {"user": s.split.train.user_ids[u], "item": item, "explainer": a, "base": b}
+        for (u, _), (_, item, a, b) in zip(users, rows)]}
 
 
 def cmd_explain(args) -> int:
@@ -276,6 +336,8 @@ def cmd_explain(args) -> int:
 
     model, tok, slots, report = load_explainer(args.explainer)
     s = Setup(args.dataset, report["target"], args.explainer / "target", 0, 0)
+    if slots is not None:
+        check_projector(slots, s.target, args.explainer / "adapter")
     users = s.split.train.user_ids
     if args.user not in users:
         raise SystemExit(f"recai: user {args.user!r} is not in {args.dataset}'s training data")

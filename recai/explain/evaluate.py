@@ -60,6 +60,13 @@ def eval_examples(builder: AlignTaskBuilder, users: list[tuple[int, list[int]]],
     return [ex for ex in out if ex.task in tasks]
 
 
+def explanation_questions(builder: AlignTaskBuilder, users: list[tuple[int, list[int]]]) -> list[AlignExample]:
+    """"Why does the recommender suggest X?" for each user, X the target's top unseen item: the
+    recommendation a user is most likely to ask about. Draws nothing from the builder's generator, so
+    builders of different modes over the same users ask about the same items."""
+    return [builder.explain(u, h, builder.target.top(u, h, 1)[0]) for u, h in users]
+
+
 def generate_replies(model, tokenizer, examples: list[AlignExample], slots=None, in_dim: int = 0,
                      max_new_tokens: int = 96, batch_size: int = 8, progress: bool = True, trie=None,
                      beam: int = 1) -> list[str]:

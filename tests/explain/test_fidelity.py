@@ -121,3 +121,74 @@ def test_the_cli_checks_the_beam_before_loading_anything(extra, says):
 
     with pytest.raises(SystemExit, match=says):
         main(["eval", "explainer", "--untrained", "--mode", "hybrid", *extra])
+
+
+class AlwaysA:
+    """A judge that prefers whichever explanation it reads first (a position-biased judge)."""
+
+    def __init__(self):
+        self.prompts = []
+
+    def chat(self, messages, max_tokens=256, **_):
+        self.prompts.append(messages[-1]["content"])
+        return ('{"A": {"informativeness": 3, "persuasiveness": 3, "helpfulness": 3}, '
+                '"B": {"informativeness": 1, "persuasiveness": 1, "helpfulness": 1}, "winner": "A"}')
+
+
+def test_explanations_are_judged_against_the_reference_models(tiny_model, tokenizer, catalog, interactions, sasrec):
+    from types import SimpleNamespace
+
+    from recai.explain.cli import judge_explanations_of
+    from recai.explain.evaluate import explanation_questions
+    from recai.nn.llama import Llama
+
+    target = TargetModel(sasrec)
+    seqs = interactions.sequences()
+    users = [(u, [int(i) for i in seqs[u]]) for u in range(4)]
+    s = SimpleNamespace(target=target, eval_users=users, data=SimpleNamespace(catalog=catalog),
+                        split=SimpleNamespace(train=interactions),
+                        builder=lambda us, mode, seed: AlignTaskBuilder(catalog, target, us, mode, seed=seed))
+    torch.manual_seed(0)
+    slots = SlotEmbedding.install(tiny_model, Projector(target.dim, 32))
+    torch.manual_seed(1)
+    reference = Llama(tiny_model.cfg).eval()
+    judge = AlwaysA()
+    out = judge_explanations_of(tiny_model, tokenizer, slots, (reference, tokenizer), s, "hybrid", users, judge)
+
+    # Both sides explain the target's top unseen item; the explainer reads the hybrid prompt (with
+    # vectors), the reference the text-only one.
+    hybrid, text = (explanation_questions(AlignTaskBuilder(catalog, target, users, m), users)
+                    for m in ("hybrid", "behaviour"))
+    assert [q.items[0] for q in hybrid] == [target.top(u, h, 1)[0] for u, h in users] == [q.items[0] for q in text]
+    mine = generate_replies(tiny_model, tokenizer, hybrid, slots, target.dim, progress=False)
+    theirs = generate_replies(reference, tokenizer, text, progress=False)
+    assert [p["explainer"] for p in out["pairs"]] == mine and [p["base"] for p in out["pairs"]] == theirs
+    titles = catalog.display_titles()
+    assert [p["item"] for p in out["pairs"]] == [titles[q.items[0]] for q in hybrid]
+    # The explainer is shown first in even rows, second in odd ones: a judge that always picks the
+    # first-shown side wins half and loses half, and the tally says it always named the first.
+    assert len(judge.prompts) == 4 and all(f"Recommended movie: {p['item']}." in prompt
+                                           for p, prompt in zip(out["pairs"], judge.prompts))
+    t = out["tally"]
+    assert (t["judged"], t["win_rate"], t["loss_rate"], t["failures"], t["first_shown_rate"]) == (4, 0.5, 0.5, 0, 1.0)
+    assert t["informativeness_mean"] == 2.0  # 3 when shown first, 1 when second
+
+
+def test_a_projector_for_another_target_is_refused_before_generating(tiny_model, sasrec, mf):
+    from recai.explain.cli import check_projector
+
+    slots = SlotEmbedding.install(tiny_model, Projector(TargetModel(sasrec).dim, 32))
+    check_projector(slots, TargetModel(sasrec), "run/adapter")
+    with pytest.raises(SystemExit, match=f"run/adapter: the projector reads {TargetModel(sasrec).dim}-dimensional "
+                                         f"vectors but the target model's are {TargetModel(mf).dim}-dimensional"):
+        check_projector(slots, TargetModel(mf), "run/adapter")
+
+
+@pytest.mark.parametrize("extra, says", [(["--judge", "x", "--explanations", "0"], "--explanations must be >= 1"),
+                                         (["--judge", "some-local-model", "--api-base", "http://h"],
+                                          "--api-base is for an openai:MODEL judge")])
+def test_the_cli_checks_the_judge_options_before_loading_anything(extra, says):
+    from recai.cli import main
+
+    with pytest.raises(SystemExit, match=says):
+        main(["eval", "explainer", "--untrained", "--mode", "hybrid", *extra])
