@@ -81,16 +81,22 @@ def add_explainer_eval_parser(eval_sub) -> None:
 
 def add_explain_parser(sub) -> None:
     p = sub.add_parser("explain", help="RecExplainer: explain why the recommender suggests an item to a user",
-                       description="Generate an explanation with a trained explainer, grounded in the target "
-                                   "model: its rank for the item is stated in the prompt's context.",
-                       epilog="example:\n"
-                              "  recai explain --explainer runs/explain-hybrid --user 12 --item 'Heat (1995)'",
+                       description="Generate an explanation with a trained explainer. It answers from what it "
+                                   "learnt of the target model (in intention and hybrid modes, reading the target's "
+                                   "own user and item vectors); nothing the target computes is written into the "
+                                   "prompt, so --facts prints the target's own numbers to check the words against.",
+                       epilog="examples:\n"
+                              "  recai explain --explainer runs/explain-hybrid --user 12 --item 'Heat (1995)'\n"
+                              "  recai explain --explainer runs/explain-hybrid --user 12 --item 'Heat (1995)' --facts",
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--explainer", type=Path, required=True)
     p.add_argument("--user", required=True, help="a user id of the dataset")
     p.add_argument("--item", required=True, help="an item id or title (fuzzy-matched)")
     p.add_argument("--dataset", default="ml-latest-small")
     p.add_argument("--max-new-tokens", type=int, default=96)
+    p.add_argument("--facts", action="store_true",
+                   help="also print what the target's numbers say: its rank for the item, the history items "
+                        "closest to it in the target's item space, the genres they share")
     p.set_defaults(func=cmd_explain)
 
 
@@ -279,7 +285,7 @@ def cmd_eval_explainer(args) -> int:
               "classification 50% (half the questions are positives)")
     judged = None
     if args.judge:
-        from recai.llm import LocalLLM, load_llm
+        from recai.llm import load_llm
 
         judge = load_llm(args.judge, api_base=args.api_base)
         reference = LocalLLM.from_spec(base)
@@ -350,9 +356,12 @@ def cmd_explain(args) -> int:
         if match is None:
             raise SystemExit(f"recai: no item with id or title like {args.item!r} in {args.dataset}")
         item = match.index
-    example = s.builder([(user, history)], report["mode"], 0).explain(user, history, item)
+    builder = s.builder([(user, history)], report["mode"], 0)
+    example = builder.explain(user, history, item)
     (reply,) = generate_replies(model, tok, [example], slots, s.target.dim, args.max_new_tokens, progress=False)
     print(reply)
+    if args.facts:
+        print(f"\nthe recommender's numbers: {builder.explanation(user, history, item)}")
     return 0
 
 
