@@ -133,8 +133,10 @@ def _common(p) -> None:
 class Setup:
     """Dataset, split, target recommender and the held-out users (a seeded 10% of users)."""
 
-    def __init__(self, dataset: str, target_kind: str, target_dir: Path | None, epochs: int, seed: int):
+    def __init__(self, dataset: str, target_kind: str, target_dir: Path | None, epochs: int | None, seed: int):
+        """epochs None: the target must be saved in target_dir (a trained explainer's own target)."""
         from recai.data import load
+        from recai.errors import CheckpointError
         from recai.explain.target import TargetModel
         from recai.recsys import BPRMF, SASRec
         from recai.recsys.loading import load_or_train
@@ -142,6 +144,9 @@ class Setup:
         self.data = load(dataset)
         self.split = self.data.split("leave-one-out")
         def train():
+            if epochs is None:
+                raise CheckpointError(f"{target_dir}: no saved {target_kind} target; an explainer is read with the "
+                                      "target it was trained with")
             _note(f"training the {target_kind} target ({epochs} epochs)")
             model = SASRec() if target_kind == "sasrec" else BPRMF()
             return model.fit(self.split.train, epochs=epochs, seed=seed)
@@ -161,8 +166,8 @@ class Setup:
         return AlignTaskBuilder(self.data.catalog, self.target, users, mode, seed=seed, next_k=next_k)
 
 
-def load_explainer(folder: Path, base: str | None = None):
-    """(model, tokenizer, slots or None, report) of a trained explainer folder."""
+def load_explainer(folder: Path, dataset: str, seed: int = 0):
+    """(model, tokenizer, slots or None, report, Setup over its own target) of a trained explainer folder."""
     from recai.errors import CheckpointError
     from recai.explain.projector import load_slots
     from recai.llm import LocalLLM
@@ -172,12 +177,14 @@ def load_explainer(folder: Path, base: str | None = None):
     if not report_path.is_file():
         raise CheckpointError(f"{folder}: no report.json; not a `recai train explainer` folder")
     report = json.loads(report_path.read_text())
-    llm = LocalLLM.from_spec(base or report["base"])
+    llm = LocalLLM.from_spec(report["base"])
     model = merge_adapters(llm.model, [folder / "adapter"]).eval()
+    s = Setup(dataset, report["target"], folder / "target", None, seed)
     slots = None
     if report["mode"] != "behaviour":
-        slots, config = load_slots(model, folder / "adapter")
-    return model, llm.tokenizer, slots, report
+        slots, _ = load_slots(model, folder / "adapter")
+        check_projector(slots, s.target, folder / "adapter")
+    return model, llm.tokenizer, slots, report, s
 
 
 def cmd_train_explainer(args) -> int:
@@ -243,15 +250,13 @@ def cmd_eval_explainer(args) -> int:
     if args.untrained:
         if args.mode is None:
             raise SystemExit("recai: --untrained needs --mode (behaviour, intention or hybrid)")
-        mode, target_dir, kind = args.mode, args.target_dir, args.target
-        llm = LocalLLM.from_spec(args.base)
-        model, tok, slots, base = llm.model.eval(), llm.tokenizer, None, args.base
+        mode, base = args.mode, args.base
+        llm = LocalLLM.from_spec(base)
+        model, tok, slots = llm.model.eval(), llm.tokenizer, None
+        s = Setup(args.dataset, args.target, args.target_dir, args.target_epochs, args.seed)
     else:
-        model, tok, slots, report = load_explainer(args.explainer)
-        mode, target_dir, kind, base = report["mode"], args.explainer / "target", report["target"], report["base"]
-    s = Setup(args.dataset, kind, target_dir, args.target_epochs, args.seed)
-    if slots is not None:
-        check_projector(slots, s.target, args.explainer / "adapter")
+        model, tok, slots, report, s = load_explainer(args.explainer, args.dataset, args.seed)
+        mode, base, llm = report["mode"], report["base"], None
     if args.untrained and mode != "behaviour":
         torch.manual_seed(args.seed)
         slots = SlotEmbedding.install(model, Projector(s.target.dim, model.cfg.dim))
@@ -287,8 +292,10 @@ def cmd_eval_explainer(args) -> int:
     if args.judge:
         from recai.llm import load_llm
 
-        judge = load_llm(args.judge, api_base=args.api_base)
-        reference = LocalLLM.from_spec(base)
+        # The untrained surrogate is the base model itself (slots change only ids past the vocabulary,
+        # which text prompts never hold), and a judge named like the base is that same model.
+        reference = llm or LocalLLM.from_spec(base)
+        judge = reference if args.judge == base else load_llm(args.judge, api_base=args.api_base)
         judged = {"judge": args.judge, **judge_explanations_of(
             model, tok, slots, (reference.model.eval(), reference.tokenizer), s, mode,
             s.eval_users[:args.explanations], judge, args.seed)}
@@ -340,10 +347,7 @@ def cmd_explain(args) -> int:
     from recai.explain.evaluate import generate_replies
     from recai.text.fuzzy import TitleMatcher
 
-    model, tok, slots, report = load_explainer(args.explainer)
-    s = Setup(args.dataset, report["target"], args.explainer / "target", 0, 0)
-    if slots is not None:
-        check_projector(slots, s.target, args.explainer / "adapter")
+    model, tok, slots, report, s = load_explainer(args.explainer, args.dataset)
     users = s.split.train.user_ids
     if args.user not in users:
         raise SystemExit(f"recai: user {args.user!r} is not in {args.dataset}'s training data")

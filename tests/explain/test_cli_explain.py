@@ -56,3 +56,11 @@ def test_a_target_of_another_dimension_is_refused(explainer_dir, tmp_path):
     with pytest.raises(SystemExit, match="the projector reads 64-dimensional vectors but the target model's are "
                                          "16-dimensional; use the target it was trained with"):
         main(["explain", "--explainer", str(swapped), "--user", "12", "--item", "Heat (1995)"])
+
+
+def test_an_explainer_without_its_target_is_refused_not_retrained(explainer_dir, tmp_path, capsys):
+    orphan = tmp_path / "orphan"
+    shutil.copytree(explainer_dir, orphan)
+    shutil.rmtree(orphan / "target")
+    assert main(["explain", "--explainer", str(orphan), "--user", "12", "--item", "Heat (1995)"]) != 0
+    assert f"{orphan / 'target'}: no saved sasrec target" in capsys.readouterr().err
